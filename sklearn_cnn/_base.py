@@ -1,0 +1,266 @@
+"""Training plumbing shared by every trainable estimator of sklearn_cnn.
+
+The estimators are plain scikit-learn estimators (``__init__`` stores
+parameters, nothing else) that build a skorch net in ``fit`` and keep it as
+``net_``. Training is always skorch's loop; what differs per estimator lives
+in small overridable hooks of :class:`SkorchNet` (``train_step_single``,
+``get_loss``), as in skorch itself.
+"""
+
+import contextlib
+import numbers
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import (Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar)
+from skorch.dataset import ValidSplit
+from sklearn.utils import check_random_state
+
+from ._input import check_positive_int
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+LR_SCHEDULES = (None, "exponential", "multistep", "annealing")
+INITS = (None, "gaussian", "xavier", "kaiming")
+HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
+
+
+class SkorchNet(NeuralNetClassifier):
+    """skorch's classifier with one extra hook: train-time augmentation.
+
+    ``augment`` is a callable ``(X_batch) -> X_batch`` applied to each training
+    batch (never to validation or prediction batches).
+    """
+
+    def __init__(self, *args, augment=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.augment = augment
+
+    def train_step_single(self, batch, **fit_params):
+        if self.augment is not None:
+            Xi, yi = batch
+            batch = (self.augment(Xi), yi)
+        return super().train_step_single(batch, **fit_params)
+
+
+class RecordLR(Callback):
+    """Record the learning rate used in each epoch as history column ``lr``."""
+
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
+
+
+class InverseTimeDecay:
+    """lr factor 1 / (1 + epoch / T): the annealing schedule of the reference reports.
+
+    A class, not a lambda, so that fitted estimators pickle.
+    """
+
+    def __init__(self, T):
+        self.T = T
+
+    def __call__(self, epoch):
+        return 1.0 / (1.0 + epoch / self.T)
+
+
+class Augment:
+    """Random horizontal flips and random shifts (zero-filled) of image batches.
+
+    Uses torch's global RNG, which the estimators seed from ``random_state``.
+    """
+
+    def __init__(self, flip=False, shift=0):
+        self.flip, self.shift = flip, shift
+
+    def __call__(self, X):
+        if self.flip:
+            mask = torch.rand(X.shape[0], device=X.device) < 0.5
+            X = torch.where(mask[:, None, None, None], X.flip(-1), X)
+        if self.shift:
+            n, c, h, w = X.shape
+            s = self.shift
+            padded = torch.nn.functional.pad(X, (s, s, s, s))
+            dy = torch.randint(0, 2 * s + 1, (n,), device=X.device)
+            dx = torch.randint(0, 2 * s + 1, (n,), device=X.device)
+            rows = (dy[:, None] + torch.arange(h, device=X.device))[:, None, :, None]
+            cols = (dx[:, None] + torch.arange(w, device=X.device))[:, None, None, :]
+            X = padded[torch.arange(n, device=X.device)[:, None, None, None],
+                       torch.arange(c, device=X.device)[None, :, None, None], rows, cols]
+        return X
+
+
+def seed_from(random_state):
+    """An int seed drawn from ``random_state`` (None, int or RandomState)."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@contextlib.contextmanager
+def torch_seed(seed, device="cpu"):
+    """Seed torch inside the block and restore the caller's RNG state afterwards."""
+    devices = [torch.device(device).index or 0] if str(device).startswith("cuda") else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def init_weights(module, init, std):
+    """Re-initialise conv / linear weights in place (biases to zero)."""
+    if init is None:
+        return
+    for m in module.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            if init == "gaussian":
+                torch.nn.init.normal_(m.weight, 0.0, std)
+            elif init == "xavier":
+                torch.nn.init.xavier_uniform_(m.weight)
+            elif init == "kaiming":
+                torch.nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+
+
+def valid_split(validation_fraction, y, seed):
+    """skorch train_split for ``validation_fraction``; stratified when possible.
+
+    Returns None (train on everything) when the fraction is None or too small
+    to hold a single sample.
+    """
+    if validation_fraction is None:
+        return None
+    n_valid = int(np.floor(validation_fraction * len(y)))
+    if n_valid < 1 or len(y) - n_valid < 1:
+        return None
+    counts = np.bincount(y)
+    stratified = n_valid >= len(counts) and counts.min() >= 2 and \
+        len(y) - n_valid >= len(counts)
+    return ValidSplit(validation_fraction, stratified=stratified, random_state=seed)
+
+
+class TrainingMixin:
+    """Validation of the training options and construction of the skorch net.
+
+    Subclasses list the options in their own ``__init__`` (scikit-learn needs
+    explicit signatures) and call :meth:`_fit_net`.
+    """
+
+    def _check_training_params(self):
+        if isinstance(self.optimizer, str):
+            if self.optimizer not in OPTIMIZERS:
+                raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
+                                 f"torch.optim.Optimizer class, got {self.optimizer!r}")
+        elif not (isinstance(self.optimizer, type) and
+                  issubclass(self.optimizer, torch.optim.Optimizer)):
+            raise TypeError(f"optimizer must be a name or a torch.optim.Optimizer class, "
+                            f"got {self.optimizer!r}")
+        for name in ("lr", "weight_decay", "momentum"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+                raise ValueError(f"{name} must be a float >= 0, got {value!r}")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.max_epochs, "max_epochs", minimum=0)
+        check_positive_int(self.patience, "patience")
+        check_positive_int(self.random_shift, "random_shift", minimum=0)
+        vf = self.validation_fraction
+        if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real)
+                               or not 0 < vf < 1):
+            raise ValueError(f"validation_fraction must be None or a float in (0, 1), got {vf!r}")
+        if self.early_stopping and vf is None:
+            raise ValueError("early_stopping=True needs a validation_fraction (e.g. 0.1)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.lr_schedule == "multistep" and not self.lr_milestones:
+            raise ValueError("lr_schedule='multistep' needs lr_milestones, e.g. (3, 8)")
+        if self.lr_schedule == "annealing" and not (
+                isinstance(self.lr_anneal_T, numbers.Real) and self.lr_anneal_T > 0):
+            raise ValueError("lr_schedule='annealing' needs lr_anneal_T > 0 (lr / (1 + t/T))")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        if not isinstance(self.verbose, numbers.Integral):
+            raise TypeError(f"verbose must be an int, got {self.verbose!r}")
+
+    def _callbacks(self, has_valid):
+        cbs = [("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
+                                          lower_is_better=False)),
+               ("record_lr", RecordLR())]
+        if self.lr_schedule == "exponential":
+            cbs.append(("lr_schedule", LRScheduler("ExponentialLR", gamma=self.lr_gamma)))
+        elif self.lr_schedule == "multistep":
+            cbs.append(("lr_schedule", LRScheduler("MultiStepLR", gamma=self.lr_gamma,
+                                                   milestones=list(self.lr_milestones))))
+        elif self.lr_schedule == "annealing":
+            cbs.append(("lr_schedule", LRScheduler(
+                "LambdaLR", lr_lambda=InverseTimeDecay(self.lr_anneal_T))))
+        if self.early_stopping and has_valid:
+            cbs.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.patience, load_best=True)))
+        if self.verbose >= 2:
+            cbs.append(("progress_bar", ProgressBar()))
+        for i, cb in enumerate(self.callbacks or []):
+            cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
+        return cbs
+
+    def _optimizer_kwargs(self, module, decay_layers):
+        """Optimizer class and skorch ``optimizer__*`` kwargs (L2 limited to layers)."""
+        opt = OPTIMIZERS.get(self.optimizer, self.optimizer)
+        kwargs = {}
+        if opt is torch.optim.SGD or opt is torch.optim.RMSprop:
+            kwargs["optimizer__momentum"] = self.momentum
+        if opt is torch.optim.SGD:
+            kwargs["optimizer__nesterov"] = bool(self.nesterov)
+        if self.weight_decay:
+            # Keras-style L2: on the weights of conv / linear layers, not biases or BN.
+            names = [f"{layer}.{pname}" if pname else layer
+                     for layer in decay_layers
+                     for mname, m in getattr(module, layer).named_modules()
+                     if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+                     for pname in [(mname + ".weight") if mname else "weight"]]
+            kwargs["optimizer__weight_decay"] = 0.0
+            kwargs["optimizer__param_groups"] = [
+                (name, {"weight_decay": float(self.weight_decay)}) for name in names]
+        return opt, kwargs
+
+    def _fit_net(self, module, X, y, *, decay_layers, n_classes, seed, net_cls=SkorchNet,
+                 **net_kwargs):
+        """Build ``self.net_`` around ``module`` and train it on tensors X, y."""
+        split = valid_split(self.validation_fraction, y.numpy(), seed)
+        opt, opt_kwargs = self._optimizer_kwargs(module, decay_layers)
+        augment = Augment(self.random_flip, self.random_shift) if (
+            self.random_flip or self.random_shift) else None
+        self.net_ = net_cls(
+            module=module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=opt,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train__shuffle=True,
+            iterator_valid__batch_size=max(self.batch_size, 256),
+            train_split=split,
+            callbacks=self._callbacks(split is not None),
+            classes=list(range(n_classes)),
+            device=self.device,
+            verbose=int(self.verbose),
+            augment=augment,
+            **opt_kwargs,
+            **net_kwargs,
+        )
+        with torch_seed(seed, self.device):
+            self.net_.fit(X, y)
+        return self
+
+    @property
+    def history_(self):
+        """Per-epoch training record as a DataFrame (epoch, losses, accuracies, lr, dur)."""
+        rows = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in self.net_.history]
+        df = pd.DataFrame(rows)
+        for col in HISTORY_COLUMNS:
+            if col not in df:
+                df[col] = np.nan
+        extra = [c for c in df.columns if c not in HISTORY_COLUMNS and not c.endswith("_best")]
+        return df[HISTORY_COLUMNS + extra].reset_index(drop=True)

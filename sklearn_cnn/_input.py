@@ -1,0 +1,176 @@
+"""The one input-conversion path of sklearn_cnn.
+
+Every estimator turns user input into a float32 array of shape ``(n, C, H, W)``
+through :func:`check_images`; nothing else in the package reshapes or rescales
+images. Accepted inputs:
+
+* ``(n, H, W)``: grayscale images;
+* ``(n, H, W, C)``: channels-last images (C is 1, 3 or 4), as numpy, PIL and
+  the dataset loaders of this package produce them;
+* ``(n, features)``: flattened images, reshaped with ``image_shape`` or, when
+  that is None, an unambiguous inference (see :func:`infer_image_shape`).
+
+``uint8`` input is scaled to [0, 1]; float input is used as it is.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import check_array
+
+__all__ = ["check_images", "infer_image_shape", "check_image_shape"]
+
+
+def infer_image_shape(n_features):
+    """Guess ``(C, H, W)`` for flattened images of ``n_features`` values.
+
+    A perfect square ``s*s`` is one grayscale ``s x s`` image (64 -> 8x8
+    digits, 784 -> 28x28 MNIST); ``3*s*s`` is an RGB ``s x s`` image (3072 ->
+    32x32 CIFAR); anything else is a one-row grayscale image ``1 x n_features``
+    (how scikit-learn's own tabular test data is treated). The three cases
+    cannot overlap, because ``3*s*s`` is never a perfect square.
+
+    Examples
+    --------
+    >>> infer_image_shape(64), infer_image_shape(3072), infer_image_shape(5)
+    ((1, 8, 8), (3, 32, 32), (1, 1, 5))
+    """
+    side = math.isqrt(n_features)
+    if side * side == n_features:
+        return (1, side, side)
+    if n_features % 3 == 0:
+        side = math.isqrt(n_features // 3)
+        if 3 * side * side == n_features:
+            return (3, side, side)
+    return (1, 1, n_features)
+
+
+def check_image_shape(image_shape, name="image_shape"):
+    """Validate a user-given ``image_shape``: (H, W) or (C, H, W) of positive ints."""
+    if image_shape is None:
+        return None
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a tuple (H, W) or (C, H, W) of ints, got {image_shape!r}"
+        ) from None
+    if len(shape) == 2:
+        shape = (1,) + shape
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(
+            f"{name} must be (H, W) or (C, H, W) with positive sizes, got {image_shape!r}"
+        )
+    return shape
+
+
+def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimator=None):
+    """Validate images and convert them to float32 ``(n, C, H, W)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, H, W), (n, H, W, C) or (n, features)
+        Images. ``uint8`` values are divided by 255.
+    image_shape : tuple (H, W) or (C, H, W), default=None
+        How to unflatten 2-D ``X``. None infers it with :func:`infer_image_shape`.
+    expected_shape : tuple (C, H, W), default=None
+        The shape seen in ``fit``; a different one raises ValueError.
+    name : str
+        Name of the argument, used in error messages.
+    estimator : str, default=None
+        Name of the calling estimator, used in error messages.
+
+    Returns
+    -------
+    images : ndarray of shape (n, C, H, W), float32, C-contiguous
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_images(np.zeros((2, 8, 8), dtype=np.uint8)).shape
+    (2, 1, 8, 8)
+    >>> check_images(np.ones((2, 12)), image_shape=(3, 4)).shape
+    (2, 1, 3, 4)
+    """
+    if hasattr(X, "detach") and hasattr(X, "numpy"):  # a torch tensor
+        X = X.detach().cpu().numpy()
+    if sp.issparse(X):
+        raise TypeError(
+            f"sparse input is not supported: {name} must be a dense array of images; "
+            f"convert it with {name}.toarray()"
+        )
+    if isinstance(X, (str, bytes)) or X is None:
+        raise TypeError(f"{name} must be an array of images, got {type(X).__name__}")
+    raw = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if raw.dtype.kind in "OUSV" and raw.dtype != object:
+        raise TypeError(f"{name} must hold numbers, got dtype {raw.dtype}")
+    if raw.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), 3-D (n, H, W) or 4-D "
+            f"(n, H, W, C) images; got an array with {raw.ndim} dimension(s) of "
+            f"shape {raw.shape}. Reshape your data: a single image with X[None], a "
+            "1-D feature vector with X.reshape(1, -1)."
+        )
+    is_uint8 = raw.dtype == np.uint8
+    arr = check_array(
+        raw,
+        dtype=None if is_uint8 else np.float32,
+        ensure_2d=False,
+        allow_nd=True,
+        ensure_min_samples=1,
+        input_name=name,
+    )
+    if arr.ndim == 2:
+        if expected_shape is not None and arr.shape[1] != int(np.prod(expected_shape)):
+            raise ValueError(
+                f"{name} has {arr.shape[1]} features, but {estimator or 'the estimator'} is "
+                f"expecting {int(np.prod(expected_shape))} features as input (images of shape "
+                f"(C, H, W)={tuple(expected_shape)})"
+            )
+        shape = check_image_shape(image_shape) or (
+            expected_shape if expected_shape is not None and
+            int(np.prod(expected_shape)) == arr.shape[1] else infer_image_shape(arr.shape[1])
+        )
+        if int(np.prod(shape)) != arr.shape[1]:
+            raise ValueError(
+                f"{name} has {arr.shape[1]} features, which cannot be reshaped to "
+                f"image_shape={shape} ({int(np.prod(shape))} values)"
+            )
+        arr = arr.reshape((arr.shape[0],) + tuple(shape))
+    elif arr.ndim == 3:
+        arr = arr[:, None, :, :]
+    else:
+        if arr.shape[-1] not in (1, 3, 4):
+            raise ValueError(
+                f"4-D {name} must be channels-last (n, H, W, C) with C in 1, 3 or 4; got "
+                f"shape {arr.shape}. Transpose channels-first data with "
+                "X.transpose(0, 2, 3, 1)."
+            )
+        arr = arr.transpose(0, 3, 1, 2)
+    if min(arr.shape[1:]) < 1:
+        raise ValueError(f"{name} has an empty image dimension: shape {arr.shape}")
+    if expected_shape is not None and tuple(arr.shape[1:]) != tuple(expected_shape):
+        c, h, w = expected_shape
+        got_c = arr.shape[1]
+        what = (f"{got_c} channel(s) but fit saw {c}" if got_c != c
+                else f"images of {arr.shape[2]}x{arr.shape[3]} but fit saw {h}x{w}")
+        raise ValueError(
+            f"{name} has {what}: expected images of shape (C, H, W)={tuple(expected_shape)}, "
+            f"got {tuple(arr.shape[1:])}"
+        )
+    if is_uint8:
+        arr = arr.astype(np.float32) / np.float32(255)
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_positive_int(value, name, *, allow_none=False, minimum=1):
+    """Return ``value`` as int, or raise a ValueError/TypeError naming ``name``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)

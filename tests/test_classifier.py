@@ -1,0 +1,274 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn.architectures import conv, dense, flatten, maxpool
+
+FAST = dict(max_epochs=2, verbose=0, random_state=0)
+
+
+def test_learns_digits(small_digits):
+    X, y, Xt, yt = small_digits
+    clf = CNNClassifier(max_epochs=8, verbose=0, random_state=0).fit(X, y)
+    assert clf.score(Xt, yt) > 0.75  # chance is 0.1
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (200, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_same_seed_same_predictions(small_digits):
+    X, y, Xt, _ = small_digits
+    a = CNNClassifier(**FAST).fit(X, y).predict_proba(Xt)
+    b = CNNClassifier(**FAST).fit(X, y).predict_proba(Xt)
+    c = CNNClassifier(**{**FAST, "random_state": 1}).fit(X, y).predict_proba(Xt)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_fit_does_not_touch_global_torch_rng(small_digits):
+    X, y, _, _ = small_digits
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    CNNClassifier(**FAST).fit(X[:100], y[:100])
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_string_labels(small_digits):
+    X, y, Xt, _ = small_digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"])
+    clf = CNNClassifier(**FAST).fit(X, names[y])
+    assert set(clf.predict(Xt)) <= set(names)
+    assert list(clf.classes_) == sorted(names)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: X,                                       # (n, 8, 8, 1) uint8
+    lambda X: X[..., 0],                               # (n, 8, 8) uint8
+    lambda X: X.reshape(len(X), -1) / 255.0,           # (n, 64) float -> 8x8 inferred
+    lambda X: np.repeat(X, 3, axis=-1).astype(np.float32) / 255,  # RGB float
+])
+def test_input_layouts(small_digits, make):
+    X, y, Xt, yt = small_digits
+    clf = CNNClassifier(**FAST).fit(make(X), y)
+    assert clf.predict(make(Xt)).shape == (len(Xt),)
+    assert clf.image_shape_[1:] == (8, 8)
+
+
+def test_uint8_and_scaled_float_inputs_agree(small_digits):
+    X, y, Xt, _ = small_digits
+    a = CNNClassifier(**FAST).fit(X, y).predict_proba(Xt)
+    b = CNNClassifier(**FAST).fit(X.astype(np.float32) / 255, y).predict_proba(
+        Xt.astype(np.float32) / 255)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_pickle_and_joblib_round_trip(small_digits, tmp_path):
+    X, y, Xt, _ = small_digits
+    clf = CNNClassifier(**FAST).fit(X, y)
+    expected = clf.predict_proba(Xt)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(Xt), expected)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(Xt),
+                                  expected)
+
+
+def test_history_and_summary(small_digits):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(max_epochs=3, verbose=0, random_state=0, lr_schedule="exponential",
+                        lr_gamma=0.5).fit(X, y)
+    h = clf.history_
+    assert list(h.columns[:7]) == ["epoch", "train_loss", "train_acc", "valid_loss",
+                                   "valid_acc", "lr", "dur"]
+    assert h["epoch"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(h["lr"], [1e-3, 5e-4, 2.5e-4])
+    assert h[["train_loss", "valid_loss", "valid_acc"]].notna().all().all()
+    s = clf.summary()
+    assert s["name"].tolist()[-1] == "total"
+    assert s["name"].tolist()[:-1] == clf.layer_names_
+    assert s.attrs["trainable_params"] == sum(
+        p.numel() for p in clf.module_.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("schedule,params,expected", [
+    ("multistep", dict(lr_milestones=(1, 2), lr_gamma=0.5), [1e-3, 5e-4, 2.5e-4]),
+    ("annealing", dict(lr_anneal_T=2), [1e-3, 1e-3 / 1.5, 1e-3 / 2]),
+])
+def test_lr_schedules(small_digits, schedule, params, expected):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(max_epochs=3, verbose=0, random_state=0, lr_schedule=schedule,
+                        **params).fit(X[:100], y[:100])
+    np.testing.assert_allclose(clf.history_["lr"], expected)
+
+
+def test_no_validation_split(small_digits):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(validation_fraction=None, **FAST).fit(X, y)
+    assert clf.history_["valid_loss"].isna().all()
+    assert clf.net_.history[-1]["train_batch_count"] == int(np.ceil(400 / 32))
+
+
+def test_early_stopping_stops_and_restores(small_digits):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(max_epochs=40, early_stopping=True, patience=1, lr=0.05,
+                        optimizer="sgd", verbose=0, random_state=0).fit(X, y)
+    assert len(clf.history_) < 40
+
+
+def test_weight_decay_limited_to_named_layers(small_digits):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier([conv(4), maxpool(), flatten(), dense(16)], weight_decay=0.5,
+                        weight_decay_layers=["fc*"], **FAST).fit(X, y)
+    groups = clf.net_.optimizer_.param_groups
+    decayed = [g for g in groups if g["weight_decay"] > 0]
+    named = dict(clf.module_.named_parameters())
+    assert len(decayed) == 1 and len(decayed[0]["params"]) == 1
+    assert decayed[0]["params"][0] is named["fc1.weight"]
+    with pytest.raises(ValueError, match="matches no layer; valid layer names"):
+        CNNClassifier(weight_decay=0.1, weight_decay_layers=["fc9"], **FAST).fit(X, y)
+
+
+def test_weight_decay_shrinks_weights(small_digits):
+    X, y, _, _ = small_digits
+    plain = CNNClassifier("mnist_5x5", **FAST).fit(X, y)
+    l2 = CNNClassifier("mnist_5x5", weight_decay=1.0, optimizer="sgd", lr=0.05,
+                       **FAST).fit(X, y)
+    plain_sgd = CNNClassifier("mnist_5x5", optimizer="sgd", lr=0.05, **FAST).fit(X, y)
+    norm = lambda c: c.module_.fc1.weight.norm().item()  # noqa: E731
+    assert norm(l2) < norm(plain_sgd)
+    assert plain.module_.fc1.weight.shape == (64, 64)  # 8x8 -> 2x2x16 after two pools
+
+
+@pytest.mark.parametrize("init,check", [
+    ("gaussian", lambda w: abs(w.std().item() - 0.01) < 0.003),
+    ("xavier", lambda w: w.abs().max().item() <= np.sqrt(6 / (64 + 10)) + 1e-6),
+    ("kaiming", lambda w: w.std().item() > 0.05),
+])
+def test_init(small_digits, init, check):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(init=init, max_epochs=0, verbose=0, random_state=0).fit(X, y)
+    assert check(clf.module_.logits.weight.detach())
+    assert torch.count_nonzero(clf.module_.logits.bias) == 0
+
+
+def test_augmentation_trains_and_keeps_shapes(small_digits):
+    from sklearn_cnn._base import Augment
+
+    X, y, Xt, yt = small_digits
+    torch.manual_seed(0)
+    batch = torch.rand(16, 3, 8, 8)
+    flipped = Augment(flip=True)(batch)
+    same = [(flipped[i] == batch[i]).all() or (flipped[i] == batch[i].flip(-1)).all()
+            for i in range(16)]
+    assert all(same) and not (flipped == batch).all()
+    shifted = Augment(shift=2)(batch)
+    assert shifted.shape == batch.shape
+    clf = CNNClassifier(random_flip=True, random_shift=1, max_epochs=5, verbose=0,
+                        random_state=0).fit(X, y)
+    assert clf.score(Xt, yt) > 0.5
+
+
+def test_sgd_nesterov(small_digits):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(optimizer="sgd", nesterov=True, momentum=0.9, lr=0.01, **FAST).fit(X, y)
+    assert clf.net_.optimizer_.param_groups[0]["nesterov"] is True
+
+
+def test_grid_search_over_kernel_and_stride(small_digits):
+    X, y, _, _ = small_digits
+    search = GridSearchCV(CNNClassifier(max_epochs=1, verbose=0, random_state=0),
+                          {"kernel_size": [3, 5], "stride": [1, 2]}, cv=2)
+    search.fit(X[:200], y[:200])
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_estimator_.kernel_size in (3, 5)
+    convs = [s for s in search.best_estimator_.module_.specs if s["type"] == "conv"]
+    assert {s["kernel"] for s in convs} == {search.best_params_["kernel_size"]}
+
+
+def test_clone_keeps_params_not_fit():
+    clf = CNNClassifier("cifar_3x3", lr=0.01, random_state=3)
+    c = clone(clf)
+    assert c.get_params() == clf.get_params() and not hasattr(c, "net_")
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.fixture
+def fitted(small_digits):
+    X, y, _, _ = small_digits
+    return CNNClassifier(**FAST).fit(X, y)
+
+
+def test_nan_input_is_rejected(small_digits):
+    X, y, _, _ = small_digits
+    Xf = X.astype(float)
+    Xf[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        CNNClassifier(**FAST).fit(Xf, y)
+
+
+@pytest.mark.parametrize("X,match", [
+    (np.zeros(10), "got an array with 1 dimension"),
+    (np.zeros((2, 3, 4, 5, 6)), "got an array with 5 dimension"),
+    (np.zeros((4, 8, 8, 7)), r"channels-last \(n, H, W, C\) with C in 1, 3 or 4"),
+    (np.zeros((0, 8, 8)), "0 sample"),
+])
+def test_bad_shapes_are_rejected(X, match):
+    with pytest.raises(ValueError, match=match):
+        CNNClassifier(**FAST).fit(X, np.arange(len(X)) % 2)
+
+
+def test_channel_count_must_match_fit(fitted, small_digits):
+    Xt = small_digits[2]
+    with pytest.raises(ValueError, match=r"3 channel\(s\) but fit saw 1"):
+        fitted.predict(np.repeat(Xt, 3, axis=-1))
+    with pytest.raises(ValueError, match="images of 10x10 but fit saw 8x8"):
+        fitted.predict(np.zeros((2, 10, 10), np.uint8))
+    with pytest.raises(ValueError, match="X has 10 features, but CNNClassifier is expecting 64"):
+        fitted.predict(np.zeros((2, 10)))
+
+
+def test_mismatched_y_length(small_digits):
+    X, y, _, _ = small_digits
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        CNNClassifier(**FAST).fit(X, y[:-1])
+
+
+def test_one_class_only(small_digits):
+    X, _, _, _ = small_digits
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        CNNClassifier(**FAST).fit(X, np.zeros(len(X)))
+
+
+def test_string_images_are_rejected():
+    with pytest.raises(TypeError, match="must hold numbers"):
+        CNNClassifier(**FAST).fit(np.array([["a", "b"], ["c", "d"]]), [0, 1])
+
+
+@pytest.mark.parametrize("params,exc,match", [
+    (dict(architecture="vgg99"), ValueError, "unknown architecture preset 'vgg99'"),
+    (dict(architecture=[{"type": "conv"}]), ValueError, "missing key"),
+    (dict(optimizer="adagrad9"), ValueError, "optimizer must be one of"),
+    (dict(lr=-1), ValueError, "lr must be a float >= 0"),
+    (dict(batch_size=0), ValueError, "batch_size must be an int >= 1"),
+    (dict(validation_fraction=1.5), ValueError, "validation_fraction must be None or"),
+    (dict(early_stopping=True, validation_fraction=None), ValueError, "needs a validation"),
+    (dict(lr_schedule="cosine"), ValueError, "lr_schedule must be one of"),
+    (dict(lr_schedule="multistep"), ValueError, "needs lr_milestones"),
+    (dict(init="orthogonal"), ValueError, "init must be one of"),
+    (dict(image_shape=(3, 3)), ValueError, "cannot be reshaped to image_shape"),
+    (dict(kernel_size=[3, 3, 3]), ValueError, "kernel_size has 3 values"),
+])
+def test_bad_parameters_raise_in_fit(params, exc, match):
+    X = np.random.RandomState(0).rand(20, 64)
+    y = np.arange(20) % 2
+    clf = CNNClassifier(**{**FAST, **params})  # __init__ never validates
+    with pytest.raises(exc, match=match):
+        clf.fit(X, y)

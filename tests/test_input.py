@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sklearn_cnn._input import check_images, infer_image_shape
+
+
+@pytest.mark.parametrize("n,shape", [(64, (1, 8, 8)), (784, (1, 28, 28)), (3072, (3, 32, 32)),
+                                     (2, (1, 1, 2)), (1, (1, 1, 1)), (10, (1, 1, 10)), (12, (3, 2, 2))])
+def test_infer_image_shape(n, shape):
+    assert infer_image_shape(n) == shape
+
+
+def test_uint8_is_scaled_and_float_is_not():
+    u = check_images(np.full((1, 2, 2), 255, np.uint8))
+    f = check_images(np.full((1, 2, 2), 255.0))
+    assert u.dtype == f.dtype == np.float32
+    assert u.max() == 1.0 and f.max() == 255.0
+
+
+def test_channels_last_becomes_channels_first():
+    X = np.arange(2 * 4 * 5 * 3).reshape(2, 4, 5, 3).astype(np.float32)
+    out = check_images(X)
+    assert out.shape == (2, 3, 4, 5)
+    np.testing.assert_array_equal(out[1, 2], X[1, :, :, 2])
+
+
+def test_sparse_and_objects_rejected():
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        check_images(sp.csr_matrix(np.eye(3)))
+    with pytest.raises(TypeError, match="must be an array of images"):
+        check_images("images.png")
+
+
+def test_expected_shape_uses_fit_shape_for_flat_input():
+    out = check_images(np.zeros((2, 12)), expected_shape=(3, 2, 2))
+    assert out.shape == (2, 3, 2, 2)

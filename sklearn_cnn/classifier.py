@@ -175,9 +175,10 @@ class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
         """The torch module for training images ``images`` (n, C, H, W)."""
         mean = std = None
         if self.normalize:
-            mean = images.mean(axis=(0, 2, 3), dtype=np.float64)
-            std = images.std(axis=(0, 2, 3), dtype=np.float64)
-            std = np.where(std > 1e-8, std, 1.0)
+            t = torch.from_numpy(images)  # torch: multi-threaded, unlike numpy's reductions
+            mean = t.mean(dim=(0, 2, 3), dtype=torch.float64)
+            std = t.std(dim=(0, 2, 3), correction=0)
+            std = torch.where(std > 1e-8, std.double(), 1.0)
         return build_network(self._layer_specs(), images.shape[1:], n_classes, mean=mean,
                              std=std)
 

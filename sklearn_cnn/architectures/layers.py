@@ -291,8 +291,11 @@ class Conv(nn.Conv2d):
     """Conv2d + activation; ``padding="same"`` also works with stride > 1."""
 
     def __init__(self, in_channels, filters, kernel, stride, padding, activation, bias):
-        self._tf_same = padding == "same"
-        torch_pad = 0 if padding in ("same", "valid") else padding
+        # Symmetric "same" (odd kernel, stride 1) is torch's own padding; only the
+        # asymmetric TF cases need a pad op per forward.
+        symmetric = padding == "same" and stride == 1 and kernel % 2 == 1
+        self._tf_same = padding == "same" and not symmetric
+        torch_pad = kernel // 2 if symmetric else 0 if padding in ("same", "valid") else padding
         super().__init__(in_channels, filters, kernel, stride=stride, padding=torch_pad,
                          bias=bias)
         self.act = _activation(activation)

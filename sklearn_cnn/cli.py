@@ -1,8 +1,11 @@
 """The ``sklearn-cnn`` command line.
 
-``sklearn-cnn train`` trains a preset on a dataset (the embedded digits by
-default) and prints its per-epoch history and test accuracy;
-``sklearn-cnn presets`` lists the architectures with their parameter counts.
+* ``sklearn-cnn probe`` (the main job, also what a bare ``sklearn-cnn`` runs):
+  train a preset, probe every layer with LinearSVC and KNN, write tables and
+  figures;
+* ``sklearn-cnn train``: train a preset and print its history and accuracy;
+* ``sklearn-cnn list`` / ``sklearn-cnn reproduce NAME``: the reference experiments;
+* ``sklearn-cnn presets``: the architectures with their parameter counts.
 """
 
 import argparse
@@ -17,11 +20,44 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, no usage dump
+        raise CLIError(f"{message} (see `{self.prog} --help`)")
+
+
+def _csv(text):
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 def _parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sklearn-cnn",
         description="Train and study convolutional networks with scikit-learn estimators.")
-    sub = p.add_subparsers(dest="command")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    pr = sub.add_parser("probe", help="train a CNN and probe every layer (the main job)")
+    pr.add_argument("--dataset", default="digits",
+                    help="digits (embedded, default), mnist, cifar10, or an image folder / tar")
+    pr.add_argument("--data-root", default=None,
+                    help="torchvision data folder for mnist / cifar10 (default: the shared "
+                         "copies named by SKLEARN_CNN_SHARED)")
+    pr.add_argument("--preset", default="cifar_3x3", help="architecture preset (see `presets`)")
+    pr.add_argument("--epochs", type=int, default=15)
+    pr.add_argument("--layers", type=_csv, default=None,
+                    help="comma-separated layer names (default: flatten and every layer after)")
+    pr.add_argument("--probes", type=_csv, default=["linear_svc", "knn"],
+                    help="comma-separated probes: linear_svc, knn")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--quick", action="store_true", help="a seconds-long run (2 epochs, subsets)")
+    pr.add_argument("--no-tsne", action="store_true", help="skip the t-SNE figures")
+    pr.add_argument("--out", default=None,
+                    help="output folder (default ./sklearn-cnn-results/<timestamp>)")
+
+    sub.add_parser("list", help="list the reference experiments")
+    rp = sub.add_parser("reproduce", help="run one reference experiment")
+    rp.add_argument("name")
+    rp.add_argument("--quick", action="store_true")
+    rp.add_argument("--out", default=None)
 
     t = sub.add_parser("train", help="train a preset and print its learning curve and accuracy")
     t.add_argument("--dataset", default="digits",
@@ -81,6 +117,52 @@ def _train(args):
         print(f"\nwrote {out / 'history.csv'} and {out / 'results.md'}")
 
 
+def _out_dir(args, name):
+    if args.out:
+        return Path(args.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("sklearn-cnn-results") / f"{stamp}-{name}"
+
+
+def _probe(args):
+    from .architectures import list_architectures
+    from .experiments.probing import run_probe
+
+    if args.preset not in list_architectures():
+        raise CLIError(f"unknown preset {args.preset!r}; choose one of {list_architectures()}")
+    if args.epochs < 1:
+        raise CLIError("--epochs must be at least 1")
+    out = _out_dir(args, "probe")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        table = run_probe(out, dataset=args.dataset, preset=args.preset, epochs=args.epochs,
+                          layers=args.layers, probes=args.probes, seed=args.seed,
+                          quick=args.quick, tsne=not args.no_tsne, data_root=args.data_root)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    print()
+    print(table.to_markdown(index=False, floatfmt=".4f"))
+    print(f"\nwrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+
+
+def _list(args):
+    from .experiments import list_experiments
+
+    print(list_experiments().to_markdown(index=False))
+
+
+def _reproduce(args):
+    from .experiments import run_experiment
+
+    out = _out_dir(args, args.name)
+    try:
+        table = run_experiment(args.name, out, quick=args.quick)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    print(table.to_markdown(index=False, floatfmt=".4f"))
+    print(f"\nwrote results to {out}")
+
+
 def _presets(args):
     import pandas as pd
 
@@ -92,12 +174,14 @@ def _presets(args):
 
 def main(argv=None):
     """Entry point of the ``sklearn-cnn`` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
-    command = args.command or "train"
-    if args.command is None:
-        args = _parser().parse_args(["train"] + list(argv or []))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"probe": _probe, "train": _train, "list": _list, "reproduce": _reproduce,
+                "presets": _presets}
     try:
-        {"train": _train, "presets": _presets}[command](args)
+        if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+            argv = ["probe"] + argv  # a bare `sklearn-cnn` runs the main job
+        args = _parser().parse_args(argv)
+        commands[args.command](args)
     except CLIError as exc:
         print(f"sklearn-cnn: error: {exc}", file=sys.stderr)
         return 2

@@ -6,16 +6,18 @@ Expected failures are declared here, in one place, each with its reason.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cnn import CNNClassifier
+from sklearn_cnn import CNNClassifier, LayerFeatures
 
 # Instances configured for speed only: tiny widths, silent.
 ESTIMATORS = [
     CNNClassifier(verbose=0, random_state=0),
+    LayerFeatures(CNNClassifier(max_epochs=2, verbose=0, random_state=0)),
 ]
 
 # {estimator class name: {check name: reason}}
 EXPECTED_FAILED_CHECKS = {
     "CNNClassifier": {},
+    "LayerFeatures": {},
 }
 
 

@@ -1,0 +1,71 @@
+"""Registry of the reference reports' experiments: one named function each.
+
+Each experiment is a function ``fn(out, quick=False, **params) -> DataFrame``
+that writes its tables (CSV + markdown) and figures into the folder ``out``.
+``quick=True`` runs a seconds-long version on the embedded digits (the tests
+use it). Run them with ``sklearn-cnn reproduce NAME`` or :func:`run_experiment`.
+"""
+
+import inspect
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table"]
+
+_EXPERIMENTS = {}
+
+
+def register_experiment(name, *, description, reference):
+    """Decorator registering ``fn(out, quick=False, **params)`` under ``name``."""
+
+    def decorator(fn):
+        if name in _EXPERIMENTS:
+            raise ValueError(f"experiment {name!r} is already registered")
+        _EXPERIMENTS[name] = {"fn": fn, "description": description, "reference": reference}
+        return fn
+
+    return decorator
+
+
+def list_experiments():
+    """DataFrame of the registered experiments: name, description, reference."""
+    _load()
+    return pd.DataFrame([{"name": n, "description": e["description"],
+                          "reference": e["reference"]}
+                         for n, e in sorted(_EXPERIMENTS.items())])
+
+
+def run_experiment(name, out, quick=False, **params):
+    """Run experiment ``name``, writing into ``out``; returns its main table."""
+    _load()
+    if name not in _EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; available: {sorted(_EXPERIMENTS)}")
+    fn = _EXPERIMENTS[name]["fn"]
+    accepted = set(inspect.signature(fn).parameters) - {"out", "quick"}
+    unknown = set(params) - accepted
+    if unknown:
+        raise ValueError(f"experiment {name!r} has no parameter(s) {sorted(unknown)}; "
+                         f"it takes {sorted(accepted)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return fn(out, quick=quick, **params)
+
+
+def write_table(df, out, stem, floatfmt=".4f"):
+    """Write ``df`` as ``<stem>.csv`` and ``<stem>.md`` atomically (temp file + rename)."""
+    out = Path(out)
+    for suffix, text in ((".csv", df.to_csv(index=False)),
+                         (".md", df.to_markdown(index=False, floatfmt=floatfmt) + "\n")):
+        fd, tmp = tempfile.mkstemp(suffix=suffix, dir=out)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out / f"{stem}{suffix}")
+    return out / f"{stem}.csv"
+
+
+def _load():
+    # Importing the modules registers their experiments.
+    from . import probing  # noqa: F401

@@ -1,0 +1,128 @@
+"""The one feature-extraction path: batched forward passes to named layers.
+
+Every feature transformer (trained CNNs, pretrained torchvision models, CIFAR
+ResNets) hands a module with a ``forward_features(x, layers) -> {name: tensor}``
+method to :func:`extract_features`, which runs it in batches under
+``torch.inference_mode()``, pools conv maps, flattens and concatenates.
+"""
+
+import collections
+import numbers
+
+import joblib
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+__all__ = ["check_pooling", "pool_and_flatten", "extract_features", "TransformCache",
+           "check_layers"]
+
+POOLINGS = (None, "avg", "max")
+
+
+def check_pooling(pooling):
+    """Validate ``pooling``: None, "avg", "max" or a positive int k (k x k adaptive avg)."""
+    if pooling in POOLINGS:
+        return pooling
+    if isinstance(pooling, numbers.Integral) and not isinstance(pooling, bool) and pooling >= 1:
+        return int(pooling)
+    raise ValueError(f"pooling must be None, 'avg', 'max' or a positive int k (k x k adaptive "
+                     f"average pooling), got {pooling!r}")
+
+
+def check_layers(layer, valid, param_name="layer"):
+    """``layer`` (str or list of str) -> list of names, checked against ``valid``."""
+    layers = [layer] if isinstance(layer, str) else layer
+    if not isinstance(layers, (list, tuple)) or not layers or \
+            not all(isinstance(name, str) for name in layers):
+        raise TypeError(f"{param_name} must be a layer name or a non-empty list of layer "
+                        f"names, got {layer!r}")
+    unknown = [name for name in layers if name not in valid]
+    if unknown:
+        raise ValueError(f"unknown {param_name} {unknown[0]!r}; valid layer names: "
+                         f"{list(valid)}")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"{param_name} lists a layer twice: {list(layers)}")
+    return list(layers)
+
+
+def pool_and_flatten(t, pooling):
+    """Shrink (n, C, H, W) maps with ``pooling``, then flatten to (n, features)."""
+    if t.dim() == 4:
+        if pooling == "avg":
+            t = t.mean(dim=(2, 3))
+        elif pooling == "max":
+            t = t.amax(dim=(2, 3))
+        elif pooling is not None:
+            t = F.adaptive_avg_pool2d(t, pooling)
+    return t.reshape(t.shape[0], -1)
+
+
+def extract_features(module, images, layers, *, pooling=None, batch_size=256, device="cpu",
+                     preprocess=None):
+    """Concatenated, flattened outputs of ``layers`` for float32 images (n, C, H, W).
+
+    ``module.forward_features`` must stop after the deepest requested layer,
+    so nothing beyond it is computed. ``preprocess`` (tensor -> tensor) runs on
+    each batch first (resizing, normalisation). Returns float32 (n, features)
+    and the list of per-layer feature counts.
+    """
+    was_training = module.training
+    module.eval()
+    chunks, sizes = [], None
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                x = torch.from_numpy(images[start:start + batch_size]).to(device)
+                if preprocess is not None:
+                    x = preprocess(x)
+                outs = module.forward_features(x, layers)
+                parts = [pool_and_flatten(outs[name], pooling) for name in layers]
+                sizes = [p.shape[1] for p in parts]
+                chunks.append(torch.cat(parts, dim=1).float().cpu().numpy())
+    finally:
+        module.train(was_training)
+    return np.concatenate(chunks, axis=0), sizes
+
+
+class TransformCache:
+    """A small in-process LRU memo of transform outputs.
+
+    Keyed on the fitted model's fingerprint, the extraction settings and a
+    digest of the input, so a transformer restored from a Pipeline's
+    ``memory`` (a fresh unpickled copy per GridSearchCV candidate) reuses the
+    features its twin computed for the same fold instead of running the CNN
+    again. Arrays above ``max_bytes`` are not kept.
+    """
+
+    def __init__(self, max_entries=8, max_bytes=2 * 1024 ** 3):
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._data = collections.OrderedDict()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(*parts):
+        return joblib.hash(parts)
+
+    def get(self, key):
+        if key in self._data:
+            self._data.move_to_end(key)
+            self.hits += 1
+            return self._data[key].copy()  # callers may modify what they get
+        self.misses += 1
+        return None
+
+    def put(self, key, value):
+        if value.nbytes > self.max_bytes:
+            return
+        self._data[key] = value
+        while len(self._data) > self.max_entries or \
+                sum(v.nbytes for v in self._data.values()) > self.max_bytes:
+            self._data.popitem(last=False)
+
+    def clear(self):
+        self._data.clear()
+        self.hits = self.misses = 0
+
+
+TRANSFORM_CACHE = TransformCache()

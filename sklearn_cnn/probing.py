@@ -1,0 +1,117 @@
+"""probe_layers: how well does each layer of a CNN separate the classes?"""
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from .features._extract import check_layers, extract_features
+from .features.layer import default_probe_layers
+
+__all__ = ["probe_layers", "default_probes", "layer_features"]
+
+
+def default_probes(random_state=0):
+    """The standard probes: one-vs-rest linear SVM (on standardised features) and 5-NN."""
+    return {
+        "linear_svc": make_pipeline(StandardScaler(), LinearSVC(C=1.0, max_iter=5000,
+                                                                random_state=random_state)),
+        "knn": KNeighborsClassifier(n_neighbors=5),
+    }
+
+
+def layer_features(estimator, X, layers, *, pooling=None, batch_size=256):
+    """{layer: float32 features} for a fitted CNNClassifier, in one forward pass per batch."""
+    images = estimator._images(X)
+    feats, sizes = extract_features(estimator.module_, images, layers, pooling=pooling,
+                                    batch_size=batch_size, device=estimator.device)
+    out, start = {}, 0
+    for layer, size in zip(layers, sizes):
+        out[layer] = feats[:, start:start + size]
+        start += size
+    return out
+
+
+def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probes=None,
+                 cv=None, *, pooling=None, return_estimator=False, verbose=1):
+    """Train probes on the activations of each layer and score them.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier
+        Used as it is when fitted; otherwise a clone is fitted on the training
+        data (see ``return_estimator``).
+    X_train, y_train, X_test, y_test : array-like
+        Images and labels (any layout the estimator accepts).
+    layers : list of str, default=None
+        Layers to probe; None probes every layer from ``flatten`` (or ``gap``)
+        on, except dropout, batch-norm and ``logits``.
+    probes : dict of {name: estimator}, default=None
+        scikit-learn classifiers to train on each layer's features; None uses
+        :func:`default_probes` (one-vs-rest LinearSVC and 5-NN).
+    cv : int or CV splitter, default=None
+        When given, ``train_score`` is the cross-validated accuracy on the
+        training features; otherwise the accuracy on the training data itself.
+    pooling : {None, "avg", "max"} or int, default=None
+        Pool conv feature maps before probing (see :class:`LayerFeatures`).
+    return_estimator : bool, default=False
+        Also return the fitted CNN (useful when a clone was trained here).
+    verbose : int, default=1
+        Show a progress bar over (layer, probe) pairs.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per (layer, probe): layer, probe, n_features, train_score,
+        test_score, fit_seconds.
+    estimator : CNNClassifier
+        Only with ``return_estimator=True``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier, probe_layers
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> cnn = CNNClassifier("cifar_3x3", max_epochs=2, verbose=0, random_state=0)
+    >>> table = probe_layers(cnn, d.images[:300], d.target[:300], d.images[300:400],
+    ...                      d.target[300:400], verbose=0)
+    >>> table[["layer", "probe"]].values.tolist()[:2]
+    [['flatten', 'linear_svc'], ['flatten', 'knn']]
+    """
+    try:
+        check_is_fitted(estimator, "net_")
+    except NotFittedError:
+        estimator = clone(estimator).fit(X_train, y_train)
+    if layers is None:
+        layers = default_probe_layers(estimator.layer_names_)
+    layers = check_layers(layers, estimator.layer_names_, "layers")
+    probes = default_probes() if probes is None else probes
+    if not isinstance(probes, dict) or not probes:
+        raise TypeError("probes must be a non-empty dict {name: classifier}")
+    train = layer_features(estimator, X_train, layers, pooling=pooling)
+    test = layer_features(estimator, X_test, layers, pooling=pooling)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    rows = []
+    pairs = [(layer, name) for layer in layers for name in probes]
+    for layer, name in tqdm(pairs, desc="probing", disable=not verbose):
+        probe = clone(probes[name])
+        start = time.perf_counter()
+        probe.fit(train[layer], y_train)
+        seconds = time.perf_counter() - start
+        train_score = (cross_val_score(clone(probes[name]), train[layer], y_train, cv=cv).mean()
+                       if cv is not None else probe.score(train[layer], y_train))
+        rows.append({"layer": layer, "probe": name, "n_features": train[layer].shape[1],
+                     "train_score": float(train_score),
+                     "test_score": float(probe.score(test[layer], y_test)),
+                     "fit_seconds": seconds})
+    table = pd.DataFrame(rows)
+    return (table, estimator) if return_estimator else table

@@ -1,0 +1,32 @@
+import numpy as np
+
+from sklearn_cnn import CNNClassifier, plot
+
+
+def test_embedding_draws_one_colour_per_class(tmp_path):
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(30, 8) + 5 * i for i in range(3)])
+    y = np.repeat([0, 1, 2], 30)
+    fig = plot.embedding(X, y, "tsne", target_names=["a", "b", "c"])
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c"]
+    plot.save_figure(fig, tmp_path / "e.png")
+    assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+def test_embeddings_grid():
+    rng = np.random.RandomState(0)
+    fig = plot.embeddings({"fc1": rng.rand(40, 5), "fc2": rng.rand(40, 3)}, np.arange(40) % 2,
+                          method="pca")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["fc1 (pca)", "fc2 (pca)"]
+
+
+def test_learning_curves(small_digits):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(max_epochs=2, verbose=0, random_state=0).fit(X, y)
+    fig = plot.learning_curves(clf)
+    loss_ax, acc_ax = fig.axes[:2]
+    assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+    assert [l.get_label() for l in loss_ax.get_lines()] == ["train", "valid"]

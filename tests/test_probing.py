@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from sklearn_cnn import CNNClassifier, probe_layers
+
+
+def test_probe_layers_table(small_digits):
+    X, y, Xt, yt = small_digits
+    cnn = CNNClassifier("cifar_3x3", max_epochs=3, verbose=0, random_state=0)
+    table, fitted = probe_layers(cnn, X, y, Xt, yt, verbose=0, return_estimator=True)
+    assert list(table.columns) == ["layer", "probe", "n_features", "train_score", "test_score",
+                                   "fit_seconds"]
+    assert table["layer"].unique().tolist() == ["flatten", "fc1", "fc2"]
+    assert table["probe"].unique().tolist() == ["linear_svc", "knn"]
+    assert table.set_index(["layer", "probe"]).loc[("fc1", "knn"), "n_features"] == 64
+    assert (table["test_score"] > 0.5).all()
+    assert not hasattr(cnn, "net_") and hasattr(fitted, "net_")  # the argument is not fitted
+
+
+def test_probe_layers_custom_probes_cv_and_fitted_net(small_digits):
+    X, y, Xt, yt = small_digits
+    cnn = CNNClassifier("mnist_5x5", max_epochs=2, verbose=0, random_state=0).fit(X, y)
+    table = probe_layers(cnn, X, y, Xt, yt, layers=["conv3"], pooling="avg", cv=3,
+                         probes={"1nn": KNeighborsClassifier(1)}, verbose=0)
+    assert table.shape[0] == 1 and table.loc[0, "n_features"] == 16
+    assert table.loc[0, "train_score"] < 1.0  # cross-validated, not 1-NN on its own data
+    with pytest.raises(ValueError, match="unknown layers 'fc7'"):
+        probe_layers(cnn, X, y, Xt, yt, layers=["fc7"], verbose=0)

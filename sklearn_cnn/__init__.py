@@ -1,8 +1,13 @@
 """sklearn_cnn: scikit-learn estimators for training, probing and comparing CNNs."""
 
 from .classifier import CNNClassifier
-from .features import LayerFeatures
+from .features import (CifarResNetFeatures, LayerFeatures, ResNetFeatures, TorchvisionFeatures,
+                       VGGFeatures)
+from .neighbors import WeightedKNNClassifier
 from .probing import probe_layers
+from .siamese import SiameseEmbedder
 
 __version__ = "0.1.0"
-__all__ = ["CNNClassifier", "LayerFeatures", "probe_layers"]
+__all__ = ["CNNClassifier", "CifarResNetFeatures", "LayerFeatures", "ResNetFeatures",
+           "SiameseEmbedder", "TorchvisionFeatures", "VGGFeatures", "WeightedKNNClassifier",
+           "probe_layers"]

@@ -8,6 +8,7 @@ in small overridable hooks of :class:`SkorchNet` (``train_step_single``,
 """
 
 import contextlib
+import fnmatch
 import numbers
 
 import numpy as np
@@ -31,8 +32,8 @@ INITS = (None, "gaussian", "xavier", "kaiming")
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
 
 
-class SkorchNet(NeuralNetClassifier):
-    """skorch's classifier with one extra hook: train-time augmentation.
+class AugmentMixin:
+    """One extra skorch hook: train-time augmentation.
 
     ``augment`` is a callable ``(X_batch) -> X_batch`` applied to each training
     batch (never to validation or prediction batches).
@@ -47,6 +48,10 @@ class SkorchNet(NeuralNetClassifier):
             Xi, yi = batch
             batch = (self.augment(Xi), yi)
         return super().train_step_single(batch, **fit_params)
+
+
+class SkorchNet(AugmentMixin, NeuralNetClassifier):
+    """skorch's classifier with train-time augmentation (see :class:`AugmentMixin`)."""
 
 
 class RecordLR(Callback):
@@ -149,6 +154,8 @@ class TrainingMixin:
     explicit signatures) and call :meth:`_fit_net`.
     """
 
+    _history_columns = HISTORY_COLUMNS
+
     def _check_training_params(self):
         if isinstance(self.optimizer, str):
             if self.optimizer not in OPTIMIZERS:
@@ -184,10 +191,11 @@ class TrainingMixin:
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int, got {self.verbose!r}")
 
-    def _callbacks(self, has_valid):
-        cbs = [("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc",
-                                          lower_is_better=False)),
-               ("record_lr", RecordLR())]
+    def _callbacks(self, has_valid, classifier=True):
+        cbs = [("record_lr", RecordLR())]
+        if classifier:
+            cbs.insert(0, ("train_acc", EpochScoring("accuracy", on_train=True,
+                                                     name="train_acc", lower_is_better=False)))
         if self.lr_schedule == "exponential":
             cbs.append(("lr_schedule", LRScheduler("ExponentialLR", gamma=self.lr_gamma)))
         elif self.lr_schedule == "multistep":
@@ -205,8 +213,31 @@ class TrainingMixin:
             cbs.append(cb if isinstance(cb, tuple) else (f"user_{i}", cb))
         return cbs
 
-    def _optimizer_kwargs(self, module, decay_layers):
-        """Optimizer class and skorch ``optimizer__*`` kwargs (L2 limited to layers)."""
+    def _decay_layers(self, layer_names):
+        """Layer names that ``weight_decay_layers`` (names or glob patterns) selects."""
+        names = [n for n in layer_names if n != "input"]
+        if self.weight_decay_layers is None:
+            return names
+        patterns = self.weight_decay_layers
+        if isinstance(patterns, str):
+            patterns = [patterns]
+        chosen = []
+        for pattern in patterns:
+            hits = fnmatch.filter(names, pattern)
+            if not hits:
+                raise ValueError(
+                    f"weight_decay_layers entry {pattern!r} matches no layer; valid layer "
+                    f"names: {names}"
+                )
+            chosen += [h for h in hits if h not in chosen]
+        return chosen
+
+    def _optimizer_kwargs(self, module, decay_layers, decay_prefix=""):
+        """Optimizer class and skorch ``optimizer__*`` kwargs (L2 limited to layers).
+
+        ``decay_prefix`` is where the layers sit in ``module`` ("network." when
+        the network is wrapped).
+        """
         opt = OPTIMIZERS.get(self.optimizer, self.optimizer)
         kwargs = {}
         if opt is torch.optim.SGD or opt is torch.optim.RMSprop:
@@ -215,35 +246,39 @@ class TrainingMixin:
             kwargs["optimizer__nesterov"] = bool(self.nesterov)
         if self.weight_decay:
             # Keras-style L2: on the weights of conv / linear layers, not biases or BN.
-            names = [f"{layer}.{pname}" if pname else layer
+            names = [f"{decay_prefix}{layer}.{mname + '.' if mname else ''}weight"
                      for layer in decay_layers
-                     for mname, m in getattr(module, layer).named_modules()
-                     if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
-                     for pname in [(mname + ".weight") if mname else "weight"]]
+                     for mname, m in module.get_submodule(decay_prefix + layer).named_modules()
+                     if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
             kwargs["optimizer__weight_decay"] = 0.0
             kwargs["optimizer__param_groups"] = [
                 (name, {"weight_decay": float(self.weight_decay)}) for name in names]
         return opt, kwargs
 
-    def _fit_net(self, module, X, y, *, decay_layers, n_classes, seed, net_cls=SkorchNet,
-                 **net_kwargs):
-        """Build ``self.net_`` around ``module`` and train it on tensors X, y."""
-        split = valid_split(self.validation_fraction, y.numpy(), seed)
-        opt, opt_kwargs = self._optimizer_kwargs(module, decay_layers)
+    def _fit_net(self, module, X, y, *, decay_layers, seed, net_cls=SkorchNet,
+                 train_split="stratified", decay_prefix="", **net_kwargs):
+        """Build ``self.net_`` (a ``net_cls``) around ``module`` and train it on X, y.
+
+        ``train_split="stratified"`` holds out ``validation_fraction`` of the
+        labels ``y``; anything else is passed to skorch as it is.
+        """
+        if train_split == "stratified":
+            train_split = valid_split(self.validation_fraction, y.numpy(), seed)
+        opt, opt_kwargs = self._optimizer_kwargs(module, decay_layers, decay_prefix)
         augment = Augment(self.random_flip, self.random_shift) if (
             self.random_flip or self.random_shift) else None
+        net_kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
         self.net_ = net_cls(
             module=module,
-            criterion=torch.nn.CrossEntropyLoss,
             optimizer=opt,
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train__shuffle=True,
             iterator_valid__batch_size=max(self.batch_size, 256),
-            train_split=split,
-            callbacks=self._callbacks(split is not None),
-            classes=list(range(n_classes)),
+            train_split=train_split,
+            callbacks=self._callbacks(train_split is not None,
+                                      classifier=issubclass(net_cls, NeuralNetClassifier)),
             device=self.device,
             verbose=int(self.verbose),
             augment=augment,
@@ -259,8 +294,10 @@ class TrainingMixin:
         """Per-epoch training record as a DataFrame (epoch, losses, accuracies, lr, dur)."""
         rows = [{k: v for k, v in epoch.items() if k != "batches"} for epoch in self.net_.history]
         df = pd.DataFrame(rows)
-        for col in HISTORY_COLUMNS:
+        cols = self._history_columns
+        for col in cols:
             if col not in df:
                 df[col] = np.nan
-        extra = [c for c in df.columns if c not in HISTORY_COLUMNS and not c.endswith("_best")]
-        return df[HISTORY_COLUMNS + extra].reset_index(drop=True)
+        extra = [c for c in df.columns if c not in cols and not c.endswith("_best")
+                 and not c.endswith("_batch_count")]
+        return df[cols + extra].reset_index(drop=True)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_array
 
-__all__ = ["check_images", "infer_image_shape", "check_image_shape"]
+__all__ = ["check_images", "infer_image_shape", "check_image_shape", "channel_stats"]
 
 
 def infer_image_shape(n_features):
@@ -174,3 +174,17 @@ def check_positive_int(value, name, *, allow_none=False, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def channel_stats(images):
+    """Per-channel mean and std (float64 tensors) of float32 images (n, C, H, W).
+
+    Computed with torch (multi-threaded, unlike numpy's reductions); a constant
+    channel gets std 1 so that standardising it is harmless.
+    """
+    import torch
+
+    t = torch.from_numpy(images)
+    mean = t.mean(dim=(0, 2, 3), dtype=torch.float64)
+    std = t.std(dim=(0, 2, 3), correction=0).double()
+    return mean, torch.where(std > 1e-8, std, torch.ones_like(std))

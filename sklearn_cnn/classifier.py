@@ -1,7 +1,5 @@
 """CNNClassifier: a scikit-learn classifier that trains a CNN with skorch's loop."""
 
-import fnmatch
-
 import numpy as np
 import pandas as pd
 import torch
@@ -10,7 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._base import TrainingMixin, init_weights, seed_from, torch_seed
-from ._input import check_image_shape, check_images
+from ._input import channel_stats, check_image_shape, check_images
 from .architectures import apply_overrides, build_network, resolve_architecture
 
 __all__ = ["CNNClassifier", "summarize_network"]
@@ -173,12 +171,7 @@ class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
 
     def _build_module(self, images, n_classes):
         """The torch module for training images ``images`` (n, C, H, W)."""
-        mean = std = None
-        if self.normalize:
-            t = torch.from_numpy(images)  # torch: multi-threaded, unlike numpy's reductions
-            mean = t.mean(dim=(0, 2, 3), dtype=torch.float64)
-            std = t.std(dim=(0, 2, 3), correction=0)
-            std = torch.where(std > 1e-8, std.double(), 1.0)
+        mean, std = channel_stats(images) if self.normalize else (None, None)
         return build_network(self._layer_specs(), images.shape[1:], n_classes, mean=mean,
                              std=std)
 
@@ -215,28 +208,11 @@ class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
             module = self._build_module(images, len(self.classes_))
             init_weights(module, self.init, self.init_std)
         self.layer_names_ = list(module.layer_names)
-        decay_layers = self._decay_layers(module)
+        decay_layers = self._decay_layers(module.layer_names)
         self._fit_net(module, torch.from_numpy(images), torch.from_numpy(y_enc.astype(np.int64)),
-                      decay_layers=decay_layers, n_classes=len(self.classes_), seed=seed)
+                      decay_layers=decay_layers, seed=seed,
+                      classes=list(range(len(self.classes_))))
         return self
-
-    def _decay_layers(self, module):
-        names = [n for n in module.layer_names if n != "input"]
-        if self.weight_decay_layers is None:
-            return names
-        patterns = self.weight_decay_layers
-        if isinstance(patterns, str):
-            patterns = [patterns]
-        chosen = []
-        for pattern in patterns:
-            hits = fnmatch.filter(names, pattern)
-            if not hits:
-                raise ValueError(
-                    f"weight_decay_layers entry {pattern!r} matches no layer; valid layer "
-                    f"names: {names}"
-                )
-            chosen += [h for h in hits if h not in chosen]
-        return chosen
 
     @property
     def module_(self):

@@ -1,0 +1,346 @@
+"""SiameseEmbedder: a CNN trained on image pairs with a contrastive loss.
+
+Two branches sharing weights = one network applied to both images of a pair.
+Pairs are drawn on the fly from the labels: each batch of anchors gets
+partners of which a fixed fraction share the anchor's class (never the anchor
+itself); the rest come from other classes.
+"""
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from skorch import NeuralNet
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch import nn
+from torch.nn import functional as F
+
+from ._base import AugmentMixin, TrainingMixin, init_weights, seed_from, torch_seed
+from ._input import channel_stats, check_image_shape, check_images
+from .architectures import build_network, resolve_architecture
+from .features._extract import extract_features
+
+__all__ = ["SiameseEmbedder", "ContrastiveLoss", "PairSampler"]
+
+
+class ContrastiveLoss(nn.Module):
+    """Contrastive loss of a batch of pairs, averaged over pairs.
+
+    ``kind="contrastive"`` (Hadsell et al.; reference report 000):
+    ``L = Y d^2 + (1 - Y) max(margin - d^2, 0)``, with ``d = ||x1 - x2||``.
+    ``kind="hinge"`` (pytorch-metric-learning's ContrastiveLoss):
+    ``L = Y max(d - pos_margin, 0) + (1 - Y) max(neg_margin - d, 0)``.
+    ``Y`` is 1 for same-class pairs.
+    """
+
+    def __init__(self, kind="contrastive", margin=0.2, pos_margin=0.0, neg_margin=1.0):
+        super().__init__()
+        self.kind, self.margin = kind, margin
+        self.pos_margin, self.neg_margin = pos_margin, neg_margin
+
+    def forward(self, x1, x2, same):
+        d2 = (x1 - x2).pow(2).sum(dim=1)
+        same = same.to(d2.dtype)
+        if self.kind == "contrastive":
+            loss = same * d2 + (1 - same) * F.relu(self.margin - d2)
+        else:
+            d = torch.sqrt(d2 + 1e-12)  # eps: the gradient of sqrt at 0 is infinite
+            loss = same * F.relu(d - self.pos_margin) + (1 - same) * F.relu(self.neg_margin - d)
+        return loss.mean()
+
+
+class PairSampler:
+    """Draw partners for anchors: ``round(fraction * n)`` of them same-class, the rest not.
+
+    Same-class partners are never the anchor itself; an anchor whose class has
+    no other member gets a different-class partner.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (n,)
+        Labels of the pool partners are drawn from.
+    same_class_fraction : float
+    random_state : int or RandomState
+    """
+
+    def __init__(self, labels, same_class_fraction, random_state=None):
+        self.labels = np.asarray(labels)
+        self.fraction = same_class_fraction
+        self.rng = np.random.RandomState(random_state) if not isinstance(
+            random_state, np.random.RandomState) else random_state
+        self.by_class = {c: np.flatnonzero(self.labels == c) for c in np.unique(self.labels)}
+
+    def sample(self, anchor_idx):
+        """Partner indices (into the pool) for anchors given by their pool indices."""
+        anchor_idx = np.asarray(anchor_idx)
+        n = len(anchor_idx)
+        same = np.zeros(n, dtype=bool)
+        same[self.rng.permutation(n)[:int(round(self.fraction * n))]] = True
+        partners = np.empty(n, dtype=np.int64)
+        for i, (a, want_same) in enumerate(zip(anchor_idx, same)):
+            cls = self.labels[a]
+            members = self.by_class[cls]
+            if want_same and len(members) > 1:
+                j = members[self.rng.randint(len(members) - 1)]
+                partners[i] = j if j != a else members[-1]  # skip the anchor itself
+            else:
+                while True:  # rejection: other classes make up most of the pool
+                    j = self.rng.randint(len(self.labels))
+                    if self.labels[j] != cls or len(self.by_class) == 1:
+                        break
+                partners[i] = j
+        return partners
+
+
+class EmbeddingNet(nn.Module):
+    """A :class:`~sklearn_cnn.architectures.Network` ending in ``embedding``, plus an
+    optional ``l2norm`` layer; ``forward_features`` as for every network."""
+
+    def __init__(self, network, normalize):
+        super().__init__()
+        self.network, self.normalize = network, normalize
+        self.layer_names = list(network.layer_names) + (["l2norm"] if normalize else [])
+
+    def forward(self, x):
+        e = self.network(x)
+        return F.normalize(e, dim=1) if self.normalize else e
+
+    def forward_features(self, x, layers):
+        inner = [name for name in layers if name != "l2norm"]
+        if "l2norm" in layers and "embedding" not in inner:
+            inner.append("embedding")
+        out = self.network.forward_features(x, inner)
+        if "l2norm" in layers:
+            out["l2norm"] = F.normalize(out["embedding"], dim=1)
+        return out
+
+
+class SiameseNet(AugmentMixin, NeuralNet):
+    """skorch net whose steps draw partners and apply the pair loss.
+
+    The targets it is fitted on are pool indices; ``pools`` holds, per phase
+    ("train", "valid"), the images, labels and a :class:`PairSampler`.
+    """
+
+    def __init__(self, *args, pools=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pools = pools
+
+    def _pair_loss(self, Xi, idx, phase, training):
+        images, labels, sampler, fixed = self.pools[phase]
+        idx = idx.cpu().numpy()
+        partners = fixed[idx] if fixed is not None else sampler.sample(idx)
+        Xp = images[torch.from_numpy(partners)].to(Xi.device)
+        if training and self.augment is not None:
+            Xi, Xp = self.augment(Xi), self.augment(Xp)
+        same = torch.from_numpy(labels[idx] == labels[partners]).to(Xi.device)
+        e1, e2 = self.infer(Xi), self.infer(Xp)
+        return self.criterion_(e1, e2, same), e1
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, idx = batch
+        loss, e1 = self._pair_loss(Xi, idx, "train", True)
+        loss.backward()
+        return {"loss": loss, "y_pred": e1}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, idx = batch
+        with torch.no_grad():
+            loss, e1 = self._pair_loss(Xi, idx, "valid", False)
+        return {"loss": loss, "y_pred": e1}
+
+
+class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
+    """CNN embedding trained with a contrastive loss on pairs drawn from labels.
+
+    ``transform`` returns the embeddings (L2-normalised when ``normalize``), so
+    ``Pipeline([("siamese", SiameseEmbedder()), ("svm", LinearSVC())])`` probes
+    them like any features.
+
+    Parameters
+    ----------
+    architecture : str or list of dict, default="default"
+        Any :class:`CNNClassifier` architecture; its output layer is the
+        ``embedding`` layer of ``embedding_dim`` units (no activation).
+    embedding_dim : int, default=32
+    loss : {"contrastive", "hinge"}, default="contrastive"
+        See :class:`ContrastiveLoss`.
+    margin : float, default=0.2
+        Margin on the squared distance of the "contrastive" loss.
+    pos_margin, neg_margin : float, default=0.0, 1.0
+        Margins on the distance of the "hinge" loss.
+    same_class_fraction : float, default=0.2
+        Fraction of pairs in each batch whose images share a class.
+    normalize : bool, default=True
+        L2-normalise the embedding (an ``l2norm`` layer) before the loss and
+        in ``transform``.
+    image_shape : tuple, default=None
+        See :class:`CNNClassifier`.
+    init, init_std, optimizer, lr, momentum, nesterov, batch_size, max_epochs, \
+validation_fraction, early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, \
+lr_anneal_T, weight_decay, weight_decay_layers, random_flip, random_shift, device, \
+callbacks, random_state, verbose
+        Training options, as in :class:`CNNClassifier`. Validation pairs are
+        drawn once (fixed) from the held-out images.
+
+    Attributes
+    ----------
+    module_ : EmbeddingNet
+    layer_names_ : list of str
+    history_ : pandas.DataFrame
+        epoch, train_loss, valid_loss (pair losses), lr, dur.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import SiameseEmbedder
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> emb = SiameseEmbedder(max_epochs=2, verbose=0, random_state=0)
+    >>> emb.fit(d.images[:200], d.target[:200]).transform(d.images[:3]).shape
+    (3, 32)
+    """
+
+    _history_columns = ["epoch", "train_loss", "valid_loss", "lr", "dur"]
+
+    def __init__(self, architecture="default", *, embedding_dim=32, loss="contrastive",
+                 margin=0.2, pos_margin=0.0, neg_margin=1.0, same_class_fraction=0.2,
+                 normalize=True, image_shape=None, init=None, init_std=0.01, optimizer="adam",
+                 lr=1e-3, momentum=0.9, nesterov=False, batch_size=64, max_epochs=10,
+                 validation_fraction=0.1, early_stopping=False, patience=5, lr_schedule=None,
+                 lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
+                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
+                 callbacks=None, random_state=None, verbose=1):
+        self.architecture = architecture
+        self.embedding_dim = embedding_dim
+        self.loss = loss
+        self.margin = margin
+        self.pos_margin = pos_margin
+        self.neg_margin = neg_margin
+        self.same_class_fraction = same_class_fraction
+        self.normalize = normalize
+        self.image_shape = image_shape
+        self.init = init
+        self.init_std = init_std
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.lr_gamma = lr_gamma
+        self.lr_milestones = lr_milestones
+        self.lr_anneal_T = lr_anneal_T
+        self.weight_decay = weight_decay
+        self.weight_decay_layers = weight_decay_layers
+        self.random_flip = random_flip
+        self.random_shift = random_shift
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _check_params(self):
+        self._check_training_params()
+        if self.loss not in ("contrastive", "hinge"):
+            raise ValueError(f"loss must be 'contrastive' or 'hinge', got {self.loss!r}")
+        f = self.same_class_fraction
+        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f <= 1:
+            raise ValueError(f"same_class_fraction must be a float in [0, 1], got {f!r}")
+        for name in ("margin", "pos_margin", "neg_margin"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or v < 0:
+                raise ValueError(f"{name} must be a float >= 0, got {v!r}")
+        if isinstance(self.embedding_dim, bool) or not isinstance(
+                self.embedding_dim, numbers.Integral) or self.embedding_dim < 1:
+            raise ValueError(f"embedding_dim must be a positive int, got {self.embedding_dim!r}")
+
+    def fit(self, X, y):
+        """Train the embedding on pairs drawn from images ``X`` with labels ``y``."""
+        self._check_params()
+        check_image_shape(self.image_shape)
+        images = check_images(X, image_shape=self.image_shape)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        classes, labels = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError("SiameseEmbedder needs samples of at least 2 classes in y; got "
+                             "1 class")
+        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
+        seed = seed_from(self.random_state)
+        rng = np.random.RandomState(seed)
+        train_idx, valid_idx = self._split(labels, rng)
+        with torch_seed(seed, self.device):
+            mean, std = channel_stats(images[train_idx])
+            network = build_network(resolve_architecture(self.architecture),
+                                    self.image_shape_, self.embedding_dim, mean=mean, std=std,
+                                    output_name="embedding")
+            init_weights(network, self.init, self.init_std)
+        module = EmbeddingNet(network, self.normalize)
+        self.layer_names_ = module.layer_names
+        pools, datasets = {}, {}
+        for phase, idx in (("train", train_idx), ("valid", valid_idx)):
+            if idx is None:
+                continue
+            X_phase = torch.from_numpy(images[idx])
+            sampler = PairSampler(labels[idx], self.same_class_fraction, rng)
+            fixed = sampler.sample(np.arange(len(idx))) if phase == "valid" else None
+            pools[phase] = (X_phase, labels[idx], sampler, fixed)
+            datasets[phase] = (X_phase, torch.arange(len(idx)))
+        criterion = ContrastiveLoss(self.loss, self.margin, self.pos_margin, self.neg_margin)
+        valid = datasets.get("valid")
+        self._fit_net(module, *datasets["train"], seed=seed, net_cls=SiameseNet,
+                      decay_layers=self._decay_layers(network.layer_names),
+                      decay_prefix="network.", criterion=criterion, pools=pools,
+                      train_split=predefined_split(Dataset(*valid)) if valid else None)
+        return self
+
+    def _split(self, labels, rng):
+        vf = self.validation_fraction
+        n = len(labels)
+        if vf is None or int(vf * n) < 2 or n - int(vf * n) < 2:
+            return np.arange(n), None
+        counts = np.bincount(labels)
+        strat = labels if counts.min() >= 2 and int(vf * n) >= len(counts) else None
+        tr, va = train_test_split(np.arange(n), test_size=vf, stratify=strat,
+                                  random_state=rng.randint(2 ** 31 - 1))
+        return np.sort(tr), np.sort(va)
+
+    @property
+    def module_(self):
+        """The trained :class:`EmbeddingNet`."""
+        return self.net_.module_
+
+    def transform(self, X):
+        """Embeddings of ``X`` (L2-normalised when ``normalize``), float32 (n, embedding_dim)."""
+        check_is_fitted(self, "net_")
+        images = check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
+                              estimator=type(self).__name__)
+        layer = "l2norm" if self.normalize else "embedding"
+        features, _ = extract_features(self.module_, images, [layer], batch_size=256,
+                                       device=self.device)
+        return features
+
+    def get_feature_names_out(self, input_features=None):
+        """``embedding_<i>``."""
+        check_is_fitted(self, "net_")
+        return np.array([f"embedding_{i}" for i in range(self.embedding_dim)], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.non_deterministic = self.random_state is None
+        return tags

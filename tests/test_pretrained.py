@@ -1,0 +1,208 @@
+"""Tests of the pretrained-network feature transformers (no download, CPU, small inputs)."""
+
+import os
+import pickle
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import check_estimator
+
+from sklearn_cnn.features.cifar_resnet import CifarResNetFeatures
+from sklearn_cnn.features.pretrained import ResNetFeatures, TorchvisionFeatures, VGGFeatures
+
+from .conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def rgb32():
+    return np.random.RandomState(0).randint(0, 256, (6, 32, 32, 3)).astype(np.uint8)
+
+
+@pytest.fixture
+def no_download(monkeypatch):
+    """Make any download attempt fail at once, as it does offline."""
+    def fail(url, *args, **kwargs):
+        raise urllib.error.URLError(f"no network (test): {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fail)
+
+
+def test_vgg_layer_names_and_shapes(rgb32):
+    names = VGGFeatures.available_layers("vgg11")
+    assert names[:3] == ["conv1_1", "relu1_1", "pool1"]
+    assert {"conv5_2", "pool5", "fc6", "relu6", "fc7", "relu7", "fc8"} <= set(names)
+    assert "conv5_3" in VGGFeatures.available_layers("vgg16")
+    assert "bn1_1" in VGGFeatures.available_layers("vgg11_bn")
+    f = VGGFeatures("pool4", arch="vgg11", weights=None, random_state=0).fit(rgb32)
+    Z = f.transform(rgb32)
+    assert Z.shape == (6, 512 * 2 * 2) and Z.dtype == np.float32
+    assert f.get_feature_names_out()[[0, -1]].tolist() == ["pool4_0", "pool4_2047"]
+    # too small for pool5 at 16x16: the error says so and names resize
+    with pytest.raises(ValueError, match="too small.*resize"):
+        clone(f).set_params(layer="pool5").fit(rgb32[:, :16, :16])
+
+
+def test_resnet_layers_pooling_and_names(rgb32):
+    assert ResNetFeatures.available_layers() == [
+        "conv1", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    expected = {None: 128 * 4 * 4, "avg": 128, "max": 128, 2: 128 * 2 * 2}
+    for pooling, size in expected.items():
+        f = ResNetFeatures("layer2", weights=None, pooling=pooling, random_state=0).fit(rgb32)
+        Z = f.transform(rgb32)
+        assert Z.shape == (6, size) and Z.dtype == np.float32
+    f = ResNetFeatures(["layer1", "avgpool"], weights=None, pooling="avg", random_state=0)
+    Z = f.fit_transform(rgb32)
+    assert Z.shape == (6, 64 + 512)
+    names = f.get_feature_names_out()
+    assert names[0] == "layer1_0" and names[64] == "avgpool_0" and len(names) == Z.shape[1]
+    # the same seed gives the same random network
+    Z2 = clone(f).fit_transform(rgb32)
+    np.testing.assert_array_equal(Z, Z2)
+
+
+def test_forward_stops_after_deepest_layer(rgb32):
+    f = ResNetFeatures("layer1", weights=None, random_state=0).fit(rgb32)
+    calls = []
+    f.model_.model.layer2.register_forward_hook(lambda *args: calls.append(1))
+    f.transform(rgb32[:2])
+    assert calls == []
+
+
+def test_errors(rgb32):
+    with pytest.raises(ValueError, match="valid layer names.*'layer4'"):
+        ResNetFeatures("layer9", weights=None).fit(rgb32)
+    with pytest.raises(ValueError, match="pooling"):
+        ResNetFeatures(weights=None, pooling="median").fit(rgb32)
+    with pytest.raises(TypeError, match="resize"):
+        ResNetFeatures(weights=None, resize="big").fit(rgb32)
+    with pytest.raises(ValueError, match="arch"):
+        ResNetFeatures(arch="resnet7", weights=None).fit(rgb32)
+    with pytest.raises(ValueError, match="weights"):
+        ResNetFeatures(weights="NOT_A_WEIGHT").fit(rgb32)
+    with pytest.raises(ValueError, match="model"):
+        TorchvisionFeatures("no_such_net", weights=None).fit(rgb32)
+    with pytest.raises(ValueError, match="depth"):
+        CifarResNetFeatures(depth=21).fit(rgb32)
+
+
+def test_grayscale_is_repeated_to_rgb(digits):
+    gray = digits.images[:5]  # (5, 8, 8, 1) uint8
+    f = ResNetFeatures("layer1", weights=None, resize=32, pooling="avg", random_state=0)
+    Z_gray = f.fit_transform(gray)
+    Z_rgb = clone(f).fit_transform(np.repeat(gray, 3, axis=-1))
+    np.testing.assert_allclose(Z_gray, Z_rgb, rtol=1e-5, atol=1e-6)
+    assert Z_gray.shape == (5, 64)
+
+
+def test_generic_torchvision_layers(rgb32):
+    f = TorchvisionFeatures("resnet18", layer=["layer1", "layer2.0.relu_1"], weights=None,
+                            pooling="avg", random_state=0).fit(rgb32)
+    assert f.transform(rgb32).shape == (6, 64 + 128)
+    layers = f.available_layers()
+    assert layers.index("layer1.1.relu_1") < layers.index("layer1") < layers.index("layer2.0.conv1")
+    assert f.layers_ == ["layer1", "layer2.0.relu_1"]
+    assert TorchvisionFeatures("resnet18", weights=None).fit(rgb32).layers_ == ["flatten"]
+    # fitted transformers pickle (the cached FX extractors are left out) and give the same
+    f2 = pickle.loads(pickle.dumps(f))
+    np.testing.assert_allclose(f2.transform(rgb32), f.transform(rgb32), rtol=1e-5)
+
+
+def test_vgg_knn_pipeline_cross_val(digits):
+    pipe = Pipeline([("vgg", VGGFeatures("pool4", weights=None, resize=32, arch="vgg11",
+                                         random_state=0)),
+                     ("knn", KNeighborsClassifier())])
+    scores = cross_val_score(pipe, digits.images[:300], digits.target[:300], cv=2)
+    assert scores.shape == (2,) and scores.mean() > 0.5
+
+
+def _random_resnet18_state(seed):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return torchvision.models.resnet18(weights=None).state_dict()
+
+
+def test_default_weights_from_torch_home(tmp_path, monkeypatch, no_download, rgb32):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
+    target = tmp_path / "hub" / "checkpoints" / os.path.basename(weights.url)
+    target.parent.mkdir(parents=True)
+    state = _random_resnet18_state(1)
+    torch.save(state, target)
+    f = ResNetFeatures("layer1", weights="DEFAULT", pooling="avg").fit(rgb32)
+    loaded = f.model_.model.state_dict()
+    for key, value in state.items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+    # the weights' own preprocessing: resize 256, crop 224, ImageNet statistics
+    assert f.preprocess_.output_size(32, 32) == (224, 224)
+    # the full name of the enum works too
+    g = TorchvisionFeatures("resnet18", weights="ResNet18_Weights.IMAGENET1K_V1", resize=32)
+    torch.testing.assert_close(g.fit(rgb32).model_.model.conv1.weight, state["conv1.weight"])
+
+
+def test_missing_weights_error(tmp_path, monkeypatch, no_download, rgb32):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
+    expected = os.path.join(str(tmp_path), "hub", "checkpoints", os.path.basename(weights.url))
+    with pytest.raises(FileNotFoundError) as info:
+        ResNetFeatures(weights="DEFAULT").fit(rgb32)
+    message = str(info.value)
+    assert expected in message and "weights=" in message and "Put the file there" in message
+
+
+def test_weights_from_file(tmp_path, rgb32):
+    state = _random_resnet18_state(2)
+    path = tmp_path / "my_resnet18.pth"
+    torch.save({"state_dict": {"module." + k: v for k, v in state.items()}}, path)
+    f = TorchvisionFeatures("resnet18", layer="layer1", weights=str(path)).fit(rgb32)
+    torch.testing.assert_close(f.model_.model.layer1[0].conv1.weight,
+                               state["layer1.0.conv1.weight"])
+    assert f.preprocess_.output_size(32, 32) == (32, 32)  # no resize unless asked
+    with pytest.raises(FileNotFoundError, match="no_such.pth"):
+        TorchvisionFeatures("resnet18", weights=str(tmp_path / "no_such.pth")).fit(rgb32)
+    # a checkpoint of another architecture
+    with pytest.raises(ValueError, match="does not fit"):
+        TorchvisionFeatures("resnet34", weights=str(path)).fit(rgb32)
+
+
+def test_cifar_resnet_layers_and_file_object(tmp_path, rgb32):
+    f = CifarResNetFeatures(20, layer=["conv1", "layer1", "layer2", "layer3", "avgpool",
+                                       "logits"], random_state=0).fit(rgb32)
+    assert f.feature_sizes_ == [16 * 32 * 32, 16 * 32 * 32, 32 * 16 * 16, 64 * 8 * 8, 64, 10]
+    path = tmp_path / "r20.th"
+    torch.save({"state_dict": {"module." + k: v for k, v in
+                               f.model_.model.state_dict().items()}}, path)
+    with open(path, "rb") as fh:
+        g = CifarResNetFeatures(20, layer="logits", weights=fh).fit(rgb32)
+    np.testing.assert_allclose(g.transform(rgb32), f.transform(rgb32)[:, -10:], rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="depth-32"):
+        CifarResNetFeatures(32, weights=str(path)).fit(rgb32)
+
+
+@pytest.mark.shared
+def test_cifar_resnet20_accuracy_on_shared_cifar10():
+    from sklearn_cnn.datasets import load_image_folder
+
+    data = shared_file("data", "cifar10-jpg.tar.gz")
+    weights = shared_file("weights", "resnet20-12fca82f.th")
+    test = load_image_folder(data, split="test")
+    f = CifarResNetFeatures(20, layer="logits", weights=weights).fit(test.images[:1])
+    accuracy = np.mean(f.transform(test.images).argmax(axis=1) == test.target)
+    assert abs(accuracy - 0.810) <= 0.003, accuracy
+
+
+@pytest.mark.parametrize("estimator", [
+    CifarResNetFeatures(depth=8, random_state=0),  # depth=20 passes too, more slowly
+    # pooled: unpooled layer1 maps differ by ~1e-6 between batch sizes (oneDNN kernels),
+    # beyond check_methods_subset_invariance's rtol=1e-4 on near-zero activations
+    ResNetFeatures("layer1", weights=None, resize=32, pooling="avg", random_state=0),
+], ids=lambda e: type(e).__name__)
+def test_check_estimator(estimator):
+    check_estimator(estimator)

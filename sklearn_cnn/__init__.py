@@ -6,8 +6,10 @@ from .features import (CifarResNetFeatures, LayerFeatures, ResNetFeatures, Torch
 from .neighbors import WeightedKNNClassifier
 from .probing import probe_layers
 from .siamese import SiameseEmbedder
+from .transfer import TransferClassifier
 
 __version__ = "0.1.0"
 __all__ = ["CNNClassifier", "CifarResNetFeatures", "LayerFeatures", "ResNetFeatures",
-           "SiameseEmbedder", "TorchvisionFeatures", "VGGFeatures", "WeightedKNNClassifier",
+           "SiameseEmbedder", "TorchvisionFeatures", "TransferClassifier", "VGGFeatures",
+           "WeightedKNNClassifier",
            "probe_layers"]

@@ -256,15 +256,21 @@ class TrainingMixin:
         return opt, kwargs
 
     def _fit_net(self, module, X, y, *, decay_layers, seed, net_cls=SkorchNet,
-                 train_split="stratified", decay_prefix="", **net_kwargs):
+                 train_split="stratified", decay_prefix="", extra_callbacks=(),
+                 extra_param_groups=(), **net_kwargs):
         """Build ``self.net_`` (a ``net_cls``) around ``module`` and train it on X, y.
 
         ``train_split="stratified"`` holds out ``validation_fraction`` of the
         labels ``y``; anything else is passed to skorch as it is.
+        ``extra_callbacks`` are ``(name, callback)`` pairs; ``extra_param_groups``
+        are skorch ``(pattern, options)`` optimizer parameter groups.
         """
         if train_split == "stratified":
             train_split = valid_split(self.validation_fraction, y.numpy(), seed)
         opt, opt_kwargs = self._optimizer_kwargs(module, decay_layers, decay_prefix)
+        if extra_param_groups:
+            opt_kwargs["optimizer__param_groups"] = (
+                opt_kwargs.get("optimizer__param_groups", []) + list(extra_param_groups))
         augment = Augment(self.random_flip, self.random_shift) if (
             self.random_flip or self.random_shift) else None
         net_kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
@@ -278,7 +284,8 @@ class TrainingMixin:
             iterator_valid__batch_size=max(self.batch_size, 256),
             train_split=train_split,
             callbacks=self._callbacks(train_split is not None,
-                                      classifier=issubclass(net_cls, NeuralNetClassifier)),
+                                      classifier=issubclass(net_cls, NeuralNetClassifier))
+            + list(extra_callbacks),
             device=self.device,
             verbose=int(self.verbose),
             augment=augment,

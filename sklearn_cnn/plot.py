@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["embedding", "embeddings", "learning_curves", "save_figure"]
+__all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "save_figure"]
 
 
 def _figure(nrows=1, ncols=1, size=(5, 4)):
@@ -152,4 +152,810 @@ def learning_curves(estimator, *, title=None):
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.suptitle(title or "learning curves")
+    return fig
+
+
+def accuracy_vs_k(table, *, title=None):
+    """Test accuracy against k, one line per training-set size (columns n_train, k, test_acc).
+
+    The best k of each line is marked and written in the legend.
+    """
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    for n_train, part in table.groupby("n_train"):
+        line, = ax.plot(part["k"], part["test_acc"], marker=".", label=None)
+        best = part.loc[part["test_acc"].idxmax()]
+        ax.plot([best["k"]], [best["test_acc"]], "o", color=line.get_color(),
+                label=f"{n_train} train: best k={int(best['k'])}, {best['test_acc']:.3f}")
+    ax.set_xlabel("k (neighbours)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title or "KNN accuracy vs k")
+    return fig
+
+
+# ---------------------------------------------------------------------------
+# Looking inside trained networks: filters, activations, weights, predictions
+# ---------------------------------------------------------------------------
+__all__ += ["filters", "activations", "weight_histograms", "weight_histogram_progression",
+            "RecordWeightHistograms", "examples", "confusion_matrix"]
+
+
+class _TorchView:
+    """The torch side of a fitted estimator, in one shape for the figures below.
+
+    ``module`` has ``forward_features(x, layers) -> {name: tensor}``; ``names``
+    are its layer names in forward order; ``images(X)`` converts user images
+    to float32 (n, C, H, W); ``preprocess`` (or None) runs on each batch
+    before the module; ``candidates[name]`` are the submodule paths of
+    ``root`` that may hold a layer's parameters, most specific first.
+    """
+
+    def __init__(self, module, names, images, preprocess, root, candidates, classes=None):
+        self.module, self.names, self.images = module, list(names), images
+        self.preprocess, self.root, self.candidates = preprocess, root, candidates
+        self.classes = classes
+
+    def submodule(self, name, accept):
+        """The first candidate submodule of layer ``name`` for which ``accept`` holds."""
+        for path in self.candidates.get(name, ()):
+            try:
+                m = self.root.get_submodule(path)
+            except AttributeError:
+                continue
+            if accept(m):
+                return m
+        return None
+
+    def device(self):
+        p = next(self.module.parameters(), None)
+        return p.device if p is not None else "cpu"
+
+
+def _torch_view(estimator, param="estimator"):
+    """A :class:`_TorchView` of a fitted CNNClassifier-like estimator, a
+    feature transformer exposing ``model_.model`` (CifarResNetFeatures,
+    VGGFeatures, ...) or a bare :class:`~sklearn_cnn.architectures.Network`."""
+    import torch
+    from sklearn.utils.validation import check_is_fitted
+
+    from ._input import check_images
+
+    if isinstance(estimator, torch.nn.Module) and hasattr(estimator, "layer_names") and \
+            hasattr(estimator, "forward_features"):
+        net = estimator
+        shape = net.output_shapes["input"]
+        return _TorchView(net, net.layer_names,
+                          lambda X: check_images(X, expected_shape=shape, name="image"),
+                          None, net, {n: [n] for n in net.layer_names})
+    module = getattr(estimator, "module_", None)  # the property raises before fit
+    if module is not None and hasattr(module, "forward_features") and \
+            hasattr(estimator, "layer_names_"):
+        to_images = getattr(estimator, "_images", None) or (lambda X: check_images(
+            X, expected_shape=getattr(estimator, "image_shape_", None), name="image"))
+        return _TorchView(module, estimator.layer_names_, to_images, None, module,
+                          {n: [n] for n in estimator.layer_names_},
+                          classes=getattr(estimator, "classes_", None))
+    model = getattr(estimator, "model_", None)
+    if model is not None and hasattr(model, "forward_features") and hasattr(model, "nodes") \
+            and isinstance(getattr(model, "model", None), torch.nn.Module):
+        nodes = dict(model.nodes)
+        shape = getattr(estimator, "image_shape_", None)
+        return _TorchView(
+            model, list(nodes),
+            lambda X: check_images(X, expected_shape=shape, name="image",
+                                   estimator=type(estimator).__name__),
+            getattr(estimator, "preprocess_", None), model.model,
+            # "conv1" of a ResNet is the node "relu" (after BN + ReLU): the conv itself is
+            # the submodule named like the layer
+            {name: [node, name] for name, node in nodes.items()})
+    if hasattr(estimator, "fit") and hasattr(estimator, "get_params"):
+        check_is_fitted(estimator)  # NotFittedError (a ValueError) for unfitted ones
+    raise TypeError(
+        f"{param} must be a fitted CNNClassifier (or another estimator exposing a torch "
+        f"module as module_ with layer_names_, or model_.model like CifarResNetFeatures / "
+        f"VGGFeatures), got {type(estimator).__name__}")
+
+
+def _check_int(value, name, minimum=1):
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _grid_shape(n, max_cols=8):
+    ncols = max(1, min(max_cols, int(np.ceil(np.sqrt(n)))))
+    return -(-n // ncols), ncols
+
+
+def _to_display(image):
+    """(C, H, W) float image -> (H, W) grayscale or (H, W, 3) RGB in [0, 1], and a cmap."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.shape[0] >= 3:
+        rgb = image[:3].transpose(1, 2, 0)
+        lo, hi = rgb.min(), rgb.max()
+        if lo < 0 or hi > 1:  # not already in [0, 1]: min-max scale for display
+            rgb = (rgb - lo) / (hi - lo) if hi > lo else np.zeros_like(rgb)
+        return rgb, None
+    return image[0], "gray"
+
+
+def _label_name(label, target_names, param="target_names"):
+    """Display name of class ``label``: ``target_names[label]`` for int labels (or a dict)."""
+    if target_names is None:
+        return str(label)
+    if isinstance(target_names, dict):
+        return str(target_names.get(label, label))
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if not 0 <= label < len(target_names):
+            raise ValueError(f"{param} has {len(target_names)} names, but the labels include "
+                             f"{label}")
+        return str(target_names[label])
+    return str(label)
+
+
+def _check_target_names(target_names):
+    if target_names is None or isinstance(target_names, dict):
+        return target_names
+    if isinstance(target_names, (str, bytes)) or not hasattr(target_names, "__len__"):
+        raise TypeError(f"target_names must be None, a sequence of class names or a dict "
+                        f"label -> name, got {type(target_names).__name__}")
+    return list(target_names)
+
+
+def filters(estimator, layer="conv1", max_filters=64, *, channel=0):
+    """The kernels of a convolution layer as a grid of image tiles.
+
+    Layers with 3 input channels (the first layer of an RGB network) are
+    drawn as RGB tiles; every other layer as grayscale tiles of input
+    channel ``channel`` (or of the mean over input channels). Each tile is
+    min-max scaled to [0, 1] on its own, so tiles show patterns, not
+    magnitudes (use :func:`weight_histograms` for those).
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier, feature transformer or Network
+        A :class:`~sklearn_cnn.CNNClassifier` (any estimator with ``module_``
+        and ``layer_names_``), a feature transformer exposing its network as
+        ``model_.model`` (:class:`~sklearn_cnn.CifarResNetFeatures`,
+        :class:`~sklearn_cnn.features.pretrained.VGGFeatures`, ...) or a
+        :class:`~sklearn_cnn.architectures.Network`.
+    layer : str, default="conv1"
+        Name of a convolution layer of the estimator.
+    max_filters : int, default=64
+        Draw at most the first ``max_filters`` kernels.
+    channel : int or "mean", default=0
+        Input channel shown for non-RGB layers.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per kernel (one image each); suptitle
+        ``"conv1 filters (16 of 16)"``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = CNNClassifier("mnist_5x5", max_epochs=1, verbose=0, random_state=0)
+    >>> fig = filters(clf.fit(d.images[:100], d.target[:100]), "conv1")
+    >>> fig.get_suptitle()
+    'conv1 filters (4 of 4)'
+    """
+    import torch
+
+    view = _torch_view(estimator)
+    max_filters = _check_int(max_filters, "max_filters")
+    is_conv = lambda m: isinstance(m, torch.nn.Conv2d)  # noqa: E731
+    valid = [n for n in view.names if view.submodule(n, is_conv) is not None]
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a layer name (str), got {layer!r}")
+    if layer not in valid:
+        raise ValueError(f"layer {layer!r} is not a convolution layer of "
+                         f"{type(estimator).__name__}; valid conv layer names: {valid}")
+    weight = view.submodule(layer, is_conv).weight.detach().cpu().float().numpy()
+    n_out, n_in = weight.shape[:2]
+    rgb = n_in == 3
+    if not rgb and not (channel == "mean" or (
+            isinstance(channel, (int, np.integer)) and not isinstance(channel, bool)
+            and 0 <= channel < n_in)):
+        raise ValueError(f"channel must be 'mean' or an int in [0, {n_in}) (layer {layer!r} "
+                         f"has {n_in} input channels), got {channel!r}")
+    n = min(n_out, max_filters)
+    nrows, ncols = _grid_shape(n)
+    fig, axes = _figure(nrows, ncols, size=(1.3, 1.4))
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.remove()
+            continue
+        w = weight[i]
+        if rgb:
+            tile = w.transpose(1, 2, 0)
+        else:
+            tile = w.mean(axis=0) if channel == "mean" else w[channel]
+        lo, hi = tile.min(), tile.max()
+        tile = (tile - lo) / (hi - lo) if hi > lo else np.full_like(tile, 0.5)
+        ax.imshow(tile, cmap=None if rgb else "gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"#{i}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    what = "RGB" if rgb else ("mean over input channels" if channel == "mean"
+                              else f"input channel {channel}")
+    fig.suptitle(f"{layer} filters ({n} of {n_out})")
+    fig.supxlabel(f"{weight.shape[2]}x{weight.shape[3]} kernels, {what}, each scaled to [0, 1]",
+                  fontsize=9)
+    return fig
+
+
+def _single_image(view, image):
+    """One image in any layout the estimator accepts -> float32 (1, C, H, W)."""
+    if isinstance(image, (str, bytes)) or image is None:
+        raise TypeError(f"image must be an array holding one image, got "
+                        f"{type(image).__name__}")
+    arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[0] == 1 and arr.shape[-1] not in (1, 3, 4)):
+        if arr.shape[0] != 1:
+            raise ValueError(f"image must be one image; got a batch of shape {arr.shape}: "
+                             f"pass image[i]")
+        batch = arr  # already a batch of one: (1, H, W, C) or (1, H, W)
+    elif arr.ndim in (1, 2, 3):
+        batch = arr[None]  # (features,), (H, W) or (H, W, C)
+    else:
+        raise ValueError(f"image must have shape (H, W), (H, W, C), (features,) or "
+                         f"(1, H, W, C); got {arr.shape}")
+    try:
+        return view.images(batch)
+    except (TypeError, ValueError) as exc:  # name the parameter: "image", not "X"
+        msg = str(exc)
+        raise type(exc)("image " + msg[2:] if msg.startswith("X ") else msg) from None
+
+
+def activations(estimator, image, layers=("conv1",), max_maps=16, *, cmap="viridis"):
+    """Feature maps of one input image at the named layers.
+
+    The first row shows the input image; then one row per layer with up to
+    ``max_maps`` of its feature maps as heatmaps that share one colour scale
+    per layer (with a colorbar). Flat layers (``fc1``, ``logits``, ...) are
+    drawn as a single strip of their units; the logits strip is labelled with
+    the class names.
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier, feature transformer or Network
+        See :func:`filters`.
+    image : array-like
+        One image, in any layout the estimator accepts: (H, W), (H, W, C),
+        (features,) or a batch of one, (1, H, W, C).
+    layers : str or sequence of str, default=("conv1",)
+        Layer names (``estimator.layer_names_``).
+    max_maps : int, default=16
+        At most this many feature maps (channels) per layer.
+    cmap : str, default="viridis"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Image axes titled ``"input"``, ``"conv1 #0"``, ``"conv1 #1"``, ...
+        (flat layers: the layer name) and one colorbar per layer.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = CNNClassifier("mnist_5x5", max_epochs=1, verbose=0, random_state=0)
+    >>> clf = clf.fit(d.images[:100], d.target[:100])
+    >>> fig = activations(clf, d.images[0], layers=["conv1", "conv2"], max_maps=4)
+    >>> [ax.get_title() for ax in fig.axes][:3]
+    ['input', 'conv1 #0', 'conv1 #1']
+    """
+    import torch
+
+    from .features._extract import check_layers
+
+    view = _torch_view(estimator)
+    layers = check_layers(layers, view.names, "layers")
+    max_maps = _check_int(max_maps, "max_maps")
+    x = _single_image(view, image)
+    module = view.module
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(view.device())
+            if view.preprocess is not None:
+                t = view.preprocess(t)
+            outs = module.forward_features(t, layers)
+            maps = {name: outs[name][0].float().cpu().numpy() for name in layers}
+    finally:
+        module.train(was_training)
+
+    ncols = max([min(m.shape[0], max_maps) for m in maps.values() if m.ndim == 3] + [1])
+    fig, axes = _figure(1 + len(layers), ncols, size=(1.6, 1.6))
+    gs = axes[0, 0].get_subplotspec().get_gridspec()
+    shown, cm = _to_display(x[0])
+    axes[0, 0].imshow(shown, cmap=cm, interpolation="nearest")
+    axes[0, 0].set_title("input")
+    axes[0, 0].set_xticks([])
+    axes[0, 0].set_yticks([])
+    for ax in axes[0, 1:]:
+        ax.remove()
+    for row, name in enumerate(layers, start=1):
+        a = maps[name]
+        if a.ndim == 3:  # (C, H, W) feature maps
+            k = min(a.shape[0], max_maps)
+            vmin, vmax = float(a[:k].min()), float(a[:k].max())
+            row_axes = []
+            for c, ax in enumerate(axes[row]):
+                if c >= k:
+                    ax.remove()
+                    continue
+                im = ax.imshow(a[c], cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+                ax.set_title(f"{name} #{c}", fontsize=8)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                row_axes.append(ax)
+            row_axes[0].set_ylabel(f"{name}\n{k} of {a.shape[0]} maps\n"
+                                   f"{a.shape[1]}x{a.shape[2]}", fontsize=8)
+        else:  # flat output: one strip of units over the whole row
+            for ax in axes[row]:
+                ax.remove()
+            ax = fig.add_subplot(gs[row, :])
+            v = a.reshape(1, -1)
+            im = ax.imshow(v, cmap=cmap, aspect="auto", interpolation="nearest")
+            ax.set_title(name, fontsize=9)
+            ax.set_yticks([])
+            classes = view.classes
+            if name == "logits" and classes is not None and len(classes) == v.shape[1] \
+                    and v.shape[1] <= 30:
+                ax.set_xticks(range(v.shape[1]), [str(c) for c in classes], fontsize=8)
+                ax.set_xlabel("class")
+            else:
+                ax.set_xlabel("unit")
+            row_axes = [ax]
+        cb = fig.colorbar(im, ax=row_axes, shrink=0.9, pad=0.01)
+        cb.set_label("activation", fontsize=8)
+    fig.suptitle(f"activations ({', '.join(layers)})")
+    return fig
+
+
+def _param_layers(view):
+    """{name: module} of the layers (in order) that have parameters."""
+    out = {}
+    for name in view.names:
+        m = view.submodule(name, lambda m: next(m.parameters(), None) is not None)
+        if m is not None:
+            out[name] = m
+    return out
+
+
+def weight_histograms(estimator, layers=None, bins=50, *, density=False):
+    """Histograms of each layer's weights and biases, one axes per layer.
+
+    Parameters
+    ----------
+    estimator : fitted CNNClassifier, feature transformer or Network
+        See :func:`filters`.
+    layers : str or list of str, default=None
+        Layers with parameters; None: every convolution and dense layer
+        (``conv*``, ``fc*``, ``logits``).
+    bins : int, default=50
+    density : bool, default=False
+        Normalise each histogram to unit area, so that the few biases show
+        up next to the many weights.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per layer, titled with the layer name; legend entries
+        "weights" and (where the layer has them) "biases".
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = CNNClassifier("mnist_5x5", max_epochs=1, verbose=0, random_state=0)
+    >>> fig = weight_histograms(clf.fit(d.images[:100], d.target[:100]))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['conv1', 'conv2', 'conv3', 'fc1', 'logits']
+    """
+    import torch
+
+    view = _torch_view(estimator)
+    bins = _check_int(bins, "bins")
+    with_params = _param_layers(view)
+    if layers is None:
+        layers = [n for n, m in with_params.items()
+                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+        if not layers:
+            raise ValueError(f"{type(estimator).__name__} has no conv or dense layers; pass "
+                             f"layers from {list(with_params)}")
+    else:
+        from .features._extract import check_layers
+
+        layers = check_layers(layers, view.names, "layers")
+        empty = [n for n in layers if n not in with_params]
+        if empty:
+            raise ValueError(f"layers: layer {empty[0]!r} has no parameters; layers with "
+                             f"parameters: {list(with_params)}")
+    nrows, ncols = _grid_shape(len(layers), max_cols=3)
+    fig, axes = _figure(nrows, ncols, size=(4, 3))
+    for i, ax in enumerate(axes.flat):
+        if i >= len(layers):
+            ax.remove()
+            continue
+        name = layers[i]
+        params = dict(with_params[name].named_parameters())
+        for kind, label, color in (("weight", "weights", "C0"), ("bias", "biases", "C1")):
+            values = [p.detach().cpu().float().numpy().ravel()
+                      for pname, p in params.items() if pname.split(".")[-1] == kind]
+            if values:
+                values = np.concatenate(values)
+                ax.hist(values, bins=bins, alpha=0.6, color=color, label=label,
+                        density=bool(density))
+        ax.set_title(name)
+        ax.set_xlabel("value")
+        ax.set_ylabel("density" if density else "count")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.suptitle("weight histograms")
+    return fig
+
+
+def _find_layer_module(module, layer):
+    """Submodule named ``layer`` (exactly, or as the last part of its path)."""
+    named = dict(module.named_modules())
+    if layer in named and layer:
+        return named[layer]
+    hits = [m for path, m in named.items() if path.split(".")[-1] == layer]
+    if len(hits) == 1:
+        return hits[0]
+    valid = getattr(module, "layer_names", None) or [p for p in named if p and "." not in p]
+    raise ValueError(f"RecordWeightHistograms: unknown layer {layer!r}; valid layer names: "
+                     f"{list(valid)}")
+
+
+try:
+    from skorch.callbacks import Callback as _SkorchCallback
+except ImportError:  # pragma: no cover - skorch is a dependency
+    _SkorchCallback = object
+
+
+class RecordWeightHistograms(_SkorchCallback):
+    """skorch callback: a histogram of each layer's weights after every epoch.
+
+    Each record is stored in the net's history as ``hist_<layer>`` (so in
+    ``estimator.history_`` as a column): a tuple ``(counts, edges)`` of lists,
+    as :func:`numpy.histogram` returns them. Only parameters named
+    ``weight`` are counted (conv kernels, dense matrices; not biases).
+    Draw the records with :func:`weight_histogram_progression`.
+
+    Parameters
+    ----------
+    layers : str or list of str
+        Layer names of the network (``conv1``, ``fc1``, ``logits``, ...).
+    bins : int, default=50
+    every : "epoch" or int, default="epoch"
+        Record after every epoch, or after epochs 1, 1 + n, 1 + 2n, ...
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = CNNClassifier("mnist_5x5", max_epochs=2, verbose=0, random_state=0,
+    ...                     callbacks=[RecordWeightHistograms(["conv1"])])
+    >>> counts, edges = clf.fit(d.images[:100], d.target[:100]).history_["hist_conv1"].iloc[-1]
+    >>> len(counts), len(edges)
+    (50, 51)
+    """
+
+    def __init__(self, layers, bins=50, every="epoch"):
+        self.layers = layers
+        self.bins = bins
+        self.every = every
+
+    def initialize(self):
+        layers = [self.layers] if isinstance(self.layers, str) else self.layers
+        if not isinstance(layers, (list, tuple)) or not layers or \
+                not all(isinstance(n, str) for n in layers):
+            raise TypeError(f"layers must be a layer name or a non-empty list of layer names, "
+                            f"got {self.layers!r}")
+        _check_int(self.bins, "bins")
+        if self.every != "epoch":
+            _check_int(self.every, "every (\"epoch\" or an int)")
+        self.layers_ = list(layers)
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.modules_ = {}
+        for layer in self.layers_:
+            m = _find_layer_module(net.module_, layer)
+            if not any(n.split(".")[-1] == "weight" for n, _ in m.named_parameters()):
+                raise ValueError(f"RecordWeightHistograms: layer {layer!r} has no weights")
+            self.modules_[layer] = m
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        if self.every != "epoch" and (epoch - 1) % int(self.every):
+            return
+        for layer, m in self.modules_.items():
+            w = np.concatenate([p.detach().cpu().float().numpy().ravel()
+                                for n, p in m.named_parameters()
+                                if n.split(".")[-1] == "weight"])
+            counts, edges = np.histogram(w, bins=int(self.bins))
+            net.history.record(f"hist_{layer}", (counts.tolist(), edges.tolist()))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("modules_", None)  # references into the network; rebuilt on train begin
+        return state
+
+
+def _histogram_records(history, layer):
+    """[(epoch, counts, edges)] of ``hist_<layer>`` from an estimator, net, History or frame."""
+    import pandas as pd
+
+    source = history
+    if hasattr(source, "history_"):
+        source = source.history_
+    elif hasattr(source, "history") and not isinstance(source, (list, pd.DataFrame)):
+        source = source.history  # a skorch net
+    if isinstance(source, pd.DataFrame):
+        rows = source.to_dict("records")
+    elif isinstance(source, (list, tuple)) and all(isinstance(r, dict) for r in source):
+        rows = list(source)  # skorch History (a list of per-epoch dicts)
+    else:
+        raise TypeError(f"history must be an estimator with history_, a skorch net or History, "
+                        f"or a history DataFrame, got {type(history).__name__}")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a layer name (str), got {layer!r}")
+    key = f"hist_{layer}"
+    records = []
+    for i, row in enumerate(rows):
+        value = row.get(key)
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            counts, edges = (np.asarray(v, dtype=np.float64) for v in value)
+            records.append((int(row.get("epoch", i + 1)), counts, edges))
+    if not records:
+        recorded = sorted({k[5:] for r in rows for k in r if str(k).startswith("hist_")})
+        raise ValueError(f"layer {layer!r} has no recorded weight histograms (history key "
+                         f"{key!r}); recorded layers: {recorded}. Train with "
+                         f"callbacks=[RecordWeightHistograms([{layer!r}])]")
+    return records
+
+
+def weight_histogram_progression(history, layer, *, kind="image"):
+    """How a layer's weight distribution changes during training.
+
+    Draws the histograms :class:`RecordWeightHistograms` recorded.
+
+    Parameters
+    ----------
+    history : estimator, skorch net, skorch History or DataFrame
+        Anything holding the records (``estimator.history_`` has them as
+        column ``hist_<layer>``).
+    layer : str
+    kind : {"image", "lines"}, default="image"
+        "image": epoch on x, weight value on y, colour = count (one column
+        per recorded epoch, each with its own bin edges); "lines": one
+        histogram curve per epoch, coloured by epoch.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = CNNClassifier("mnist_5x5", max_epochs=2, verbose=0, random_state=0,
+    ...                     callbacks=[RecordWeightHistograms(["conv1"])])
+    >>> fig = weight_histogram_progression(clf.fit(d.images[:100], d.target[:100]), "conv1")
+    >>> fig.axes[0].get_xlabel()
+    'epoch'
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
+
+    if kind not in ("image", "lines"):
+        raise ValueError(f"kind must be 'image' or 'lines', got {kind!r}")
+    records = _histogram_records(history, layer)
+    fig, axes = _figure(size=(6, 4))
+    ax = axes[0, 0]
+    epochs = [e for e, _, _ in records]
+    if kind == "image":
+        norm = Normalize(0, max(float(c.max()) for _, c, _ in records) or 1.0)
+        for epoch, counts, edges in records:
+            mesh = ax.pcolormesh([epoch - 0.5, epoch + 0.5], edges, counts[:, None],
+                                 cmap="magma", norm=norm, shading="flat")
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("weight value")
+        fig.colorbar(mesh, ax=ax, label="count")
+    else:
+        cmap = colormaps["viridis"]
+        norm = Normalize(min(epochs), max(epochs) if max(epochs) > min(epochs) else min(epochs) + 1)
+        for epoch, counts, edges in records:
+            ax.plot((edges[:-1] + edges[1:]) / 2, counts, color=cmap(norm(epoch)),
+                    label=f"epoch {epoch}")
+        ax.set_xlabel("weight value")
+        ax.set_ylabel("count")
+        cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="epoch")
+        cb.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"{layer} weights during training")
+    return fig
+
+
+def examples(estimator, X, y, correct=True, n=5, *, target_names=None, random_state=0):
+    """A row of correctly (or incorrectly) classified images.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Anything with ``predict(X)``; a CNNClassifier's ``image_shape`` is
+        used to show flat ``X`` as images.
+    X : array-like of images, (n, H, W), (n, H, W, C) or (n, features)
+    y : array-like of shape (n,)
+        True labels.
+    correct : bool, default=True
+        Show correctly classified images (True) or mistakes (False).
+    n : int, default=5
+        Number of images; fewer are shown (and the suptitle says so) when
+        fewer exist.
+    target_names : sequence or dict, default=None
+        Class names for integer labels.
+    random_state : int, RandomState or None, default=0
+        Which of the candidates are shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per image titled ``"true: cat / pred: dog"``.
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = CNNClassifier("mnist_5x5", max_epochs=1, verbose=0, random_state=0)
+    >>> clf = clf.fit(d.images[:100], d.target[:100])
+    >>> fig = examples(clf, d.images[100:200], d.target[100:200], correct=False, n=3)
+    >>> len(fig.axes)
+    3
+    """
+    from sklearn.utils import check_random_state
+    from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+    from ._input import check_images
+
+    if not hasattr(estimator, "predict"):
+        raise TypeError(f"estimator must be a fitted classifier with predict(), got "
+                        f"{type(estimator).__name__}")
+    if not isinstance(correct, (bool, np.bool_)):
+        raise TypeError(f"correct must be True or False, got {correct!r}")
+    n = _check_int(n, "n")
+    target_names = _check_target_names(target_names)
+    images = estimator._images(X) if hasattr(estimator, "_images") else check_images(X)
+    y = column_or_1d(y)
+    check_consistent_length(images, y)
+    pred = np.asarray(estimator.predict(X))
+    hits = np.flatnonzero((pred == y) == bool(correct))
+    rng = check_random_state(random_state)
+    chosen = np.sort(rng.choice(hits, min(n, len(hits)), replace=False)) if len(hits) else hits
+    what = "correctly classified" if correct else "misclassified"
+    fig, axes = _figure(1, max(len(chosen), 1), size=(2, 2.3))
+    if not len(chosen):
+        ax = axes[0, 0]
+        ax.text(0.5, 0.5, f"no {what} images", ha="center", va="center")
+        ax.set_axis_off()
+    for ax, i in zip(axes.flat, chosen):
+        shown, cm = _to_display(images[i])
+        ax.imshow(shown, cmap=cm, interpolation="nearest")
+        ax.set_title(f"true: {_label_name(y[i], target_names)} / "
+                     f"pred: {_label_name(pred[i], target_names)}", fontsize=9,
+                     color="black" if correct else "firebrick")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if len(chosen) < n:
+        fig.suptitle(f"only {len(chosen)} {what} image{'s' if len(chosen) != 1 else ''} "
+                     f"({n} requested, {len(y)} images)")
+    else:
+        fig.suptitle(f"{n} {what} images ({len(hits)} of {len(y)})")
+    return fig
+
+
+def confusion_matrix(estimator_or_y_true, X_or_y_pred, y=None, *, normalize=None,
+                     target_names=None, cmap="Blues"):
+    """Confusion-matrix heatmap with the counts (or rates) written in the cells.
+
+    Call it as ``confusion_matrix(estimator, X, y)`` (predicts ``X``; the
+    classes are ``estimator.classes_``) or ``confusion_matrix(y_true, y_pred)``.
+
+    Parameters
+    ----------
+    estimator_or_y_true : fitted classifier or array-like of shape (n,)
+    X_or_y_pred : array-like
+        Images to predict, or predicted labels.
+    y : array-like of shape (n,), default=None
+        True labels; required with an estimator, must be None otherwise.
+    normalize : {None, "true", "pred", "all"}, default=None
+        As in :func:`sklearn.metrics.confusion_matrix`.
+    target_names : sequence or dict, default=None
+        Class names for integer labels (tick labels).
+    cmap : str, default="Blues"
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        x axis "predicted", y axis "true", tick labels the class names.
+
+    Examples
+    --------
+    >>> fig = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], target_names=["a", "b", "c"])
+    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    ['a', 'b', 'c']
+    """
+    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+    from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+    if normalize not in (None, "true", "pred", "all"):
+        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
+    target_names = _check_target_names(target_names)
+    if hasattr(estimator_or_y_true, "predict"):
+        if y is None:
+            raise ValueError("y (the true labels) is required when the first argument is an "
+                             "estimator: confusion_matrix(estimator, X, y)")
+        y_true = column_or_1d(y)
+        y_pred = np.asarray(estimator_or_y_true.predict(X_or_y_pred))
+        labels = getattr(estimator_or_y_true, "classes_", None)
+    else:
+        if y is not None:
+            raise ValueError("y must be None when passing labels: confusion_matrix(y_true, "
+                             "y_pred), or pass a fitted estimator first: "
+                             "confusion_matrix(estimator, X, y)")
+        if isinstance(estimator_or_y_true, (str, bytes)):
+            raise TypeError("estimator_or_y_true must be a fitted estimator or an array of "
+                            "labels, got a string")
+        y_true = column_or_1d(estimator_or_y_true)
+        y_pred = column_or_1d(X_or_y_pred)
+        labels = None
+    check_consistent_length(y_true, y_pred)
+    if labels is None:
+        labels = np.unique(np.concatenate([y_true, y_pred]))
+    cm = sk_confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
+    names = [_label_name(c, target_names) for c in labels]
+    k = len(labels)
+    side = max(4.0, 0.45 * k + 2)
+    fig, axes = _figure(size=(side + 1, side))
+    ax = axes[0, 0]
+    im = ax.imshow(cm, cmap=cmap, interpolation="nearest")
+    fig.colorbar(im, ax=ax, label="rate" if normalize else "count", shrink=0.8)
+    if k <= 30:
+        threshold = (cm.max() + cm.min()) / 2
+        for i in range(k):
+            for j in range(k):
+                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8 if k > 10 else 10,
+                        color="white" if cm[i, j] > threshold else "black")
+    rotate = max(len(s) for s in names) > 3
+    ax.set_xticks(range(k), names, rotation=45 if rotate else 0,
+                  ha="right" if rotate else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    title = "confusion matrix"
+    if normalize:
+        title += {"true": " (rows sum to 1)", "pred": " (columns sum to 1)",
+                  "all": " (all cells sum to 1)"}[normalize]
+    ax.set_title(title)
     return fig

@@ -333,6 +333,17 @@ callbacks, random_state, verbose
                                        device=self.device)
         return features
 
+    def pair_loss(self, X, y, random_state=0):
+        """Mean pair loss on pairs drawn from (X, y) as in training (e.g. a test loss)."""
+        Z = torch.from_numpy(self.transform(X))
+        y = column_or_1d(y)
+        check_consistent_length(Z, y)
+        partners = PairSampler(y, self.same_class_fraction, random_state).sample(
+            np.arange(len(y)))
+        same = torch.from_numpy(y == y[partners])
+        criterion = ContrastiveLoss(self.loss, self.margin, self.pos_margin, self.neg_margin)
+        return float(criterion(Z, Z[torch.from_numpy(partners)], same))
+
     def get_feature_names_out(self, input_features=None):
         """``embedding_<i>``."""
         check_is_fitted(self, "net_")

@@ -34,10 +34,18 @@ def test_bad_options_one_line_error(argv, match, capsys):
 def test_list_and_reproduce_quick(tmp_path, capsys):
     assert main(["list"]) == 0
     assert "layer_probes" in capsys.readouterr().out
-    assert main(["reproduce", "layer_probes", "--quick", "--out", str(tmp_path)]) == 0
-    wide = pd.read_csv(tmp_path / "layer_probes.csv")
-    assert list(wide.columns) == ["layer", "l2_fc", "no_l2"] or \
-        set(wide.columns) == {"layer", "l2_fc", "no_l2"}
+    assert main(["reproduce", "siamese_digits", "--quick", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "siamese.csv")
+    assert {"test_pair_loss", "linear_svc_test_acc", "precision_at_1"} <= set(table.columns)
+    assert (tmp_path / "tsne_embedding.png").exists()
+
+
+def test_layer_probes_table_layout(tmp_path):
+    from sklearn_cnn.experiments import run_experiment
+
+    wide = run_experiment("layer_probes", tmp_path, quick=True, verbose=0)
+    assert set(wide.columns) == {"layer", "l2_fc", "no_l2"}
+    assert wide["layer"].tolist() == ["flatten", "fc1", "fc2", "logits"]
     assert (tmp_path / "no_l2" / "tsne_fc1.png").exists()
 
 
@@ -45,3 +53,19 @@ def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "sklearn_cnn.cli", "presets"],
                          capture_output=True, text=True, check=True).stdout
     assert "cifar_3x3" in out and "295402" in out
+
+
+def _experiment_names():
+    from sklearn_cnn.experiments import list_experiments
+
+    return list_experiments()["name"].tolist()
+
+
+@pytest.mark.parametrize("name", [n for n in _experiment_names() if n != "layer_probes"])
+def test_every_experiment_runs_quick(name, tmp_path):
+    from sklearn_cnn.experiments import run_experiment
+
+    table = run_experiment(name, tmp_path, quick=True, verbose=0)
+    assert len(table) >= 1
+    assert any(p.suffix == ".csv" for p in tmp_path.rglob("*"))
+    assert any(p.suffix == ".png" for p in tmp_path.rglob("*"))

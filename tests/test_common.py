@@ -7,7 +7,8 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cnn import (CifarResNetFeatures, CNNClassifier, LayerFeatures, ResNetFeatures,
-                         SiameseEmbedder, TorchvisionFeatures, VGGFeatures,
+                         SiameseEmbedder, TorchvisionFeatures, TransferClassifier,
+                         VGGFeatures,
                          WeightedKNNClassifier)
 
 # Instances configured for speed only: tiny widths, silent.
@@ -23,6 +24,10 @@ ESTIMATORS = [
     # A small torchvision model: the generic path shared by VGG/ResNet front-ends.
     TorchvisionFeatures("mobilenet_v3_small", layer="features.1", weights=None, resize=32,
                         pooling="avg", random_state=0),
+    TransferClassifier(CifarResNetFeatures(8, random_state=0), head=(16,), max_epochs=5,
+                       lr=1e-2, verbose=0, random_state=0),
+    TransferClassifier(CifarResNetFeatures(8, random_state=0), head=(16,), max_epochs=5,
+                       train_layers="all", verbose=0, random_state=0),
 ]
 
 # Too slow for every check (a random 133M-parameter VGG initialises in ~3.5 s per fit);
@@ -39,6 +44,7 @@ EXPECTED_FAILED_CHECKS = {
     "CifarResNetFeatures": {},
     "ResNetFeatures": {},
     "TorchvisionFeatures": {},
+    "TransferClassifier": {},
 }
 
 

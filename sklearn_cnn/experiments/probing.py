@@ -47,7 +47,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     save_figure(learning_curves(clf, title=f"{preset} on {dataset}"), out / "learning_curve.png")
     if tsne:
         probed = list(dict.fromkeys(table["layer"][table["probe"] != "cnn"]))
-        n = 300 if quick else 2000
+        n = 150 if quick else 2000
         feats = layer_features(clf, X_te[:n], probed)
         for layer in probed:
             fig = embedding(feats[layer], y_te[:n], "tsne", target_names=names,

@@ -60,7 +60,14 @@ class FeatureNet(nn.Module):
             extractor = create_feature_extractor(
                 self.model, return_nodes={self.nodes[name]: name for name in layers})
             self._extractors[key] = extractor
-        extractor.train(self.training)
+        if extractor.training != self.training:
+            # The extractor switches between its train and eval graphs in train(), which
+            # also recurses into the shared submodules: keep their own modes (frozen
+            # BatchNorm layers of a TransferClassifier stay in eval mode).
+            modes = [(m, m.training) for m in self.model.modules()]
+            extractor.train(self.training)
+            for m, mode in modes:
+                m.training = mode
         return extractor(x)
 
     def forward(self, x):

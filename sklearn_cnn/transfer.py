@@ -1,0 +1,382 @@
+"""TransferClassifier: a new head on a pretrained backbone, frozen, fine-tuned or in between."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from skorch.callbacks import Callback
+from torch import nn
+
+from ._base import TrainingMixin, init_weights, seed_from, torch_seed
+from ._input import check_images
+from .features._extract import pool_and_flatten
+from .features.pretrained import NetworkFeatures
+
+__all__ = ["TransferClassifier", "TransferNet", "UnfreezeAtStep", "BACKBONES"]
+
+
+def _cifar_resnet20():
+    from .datasets import shared_path
+    from .features import CifarResNetFeatures
+
+    return CifarResNetFeatures(20, weights=shared_path("weights", "resnet20-12fca82f.th"))
+
+
+def _vgg16():
+    from .features import VGGFeatures
+
+    return VGGFeatures("pool4", arch="vgg16")
+
+
+def _resnet18():
+    from .features import ResNetFeatures
+
+    return ResNetFeatures("avgpool", arch="resnet18")
+
+
+# Backbones by name (the pretrained weights are looked up where each transformer says).
+BACKBONES = {"cifar_resnet20": _cifar_resnet20, "vgg16": _vgg16, "resnet18": _resnet18}
+
+
+class TransferNet(nn.Module):
+    """Preprocess -> backbone up to ``layer`` -> pool/flatten -> ``head`` (-> logits).
+
+    BatchNorm layers of the backbone whose parameters are all frozen stay in
+    eval mode when the net trains: a frozen layer must not drift through its
+    running statistics either.
+    """
+
+    def __init__(self, backbone, preprocess, layer, pooling, head):
+        super().__init__()
+        self.backbone, self.preprocess = backbone, preprocess
+        self.layer, self.pooling = layer, pooling
+        self.head = head
+
+    def forward(self, x):
+        if self.preprocess is not None:
+            x = self.preprocess(x)
+        f = self.backbone.forward_features(x, [self.layer])[self.layer]
+        return self.head(pool_and_flatten(f, self.pooling))
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode:
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None \
+                        and not m.weight.requires_grad:
+                    m.eval()
+        return self
+
+
+def make_head(in_features, hidden, n_classes, dropout):
+    """fc(hidden[0]) - ReLU - [dropout] - ... - fc(n_classes)."""
+    layers, width = [], in_features
+    for units in hidden:
+        layers += [nn.Linear(width, units), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = units
+    layers.append(nn.Linear(width, n_classes))
+    return nn.Sequential(*layers)
+
+
+class UnfreezeAtStep(Callback):
+    """Make every backbone parameter trainable after exactly ``step`` optimisation steps."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def initialize(self):
+        self.steps_done_ = 0
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self.steps_done_ += 1
+        if self.steps_done_ == self.step:
+            for p in net.module_.backbone.parameters():
+                p.requires_grad_(True)
+            net.module_.train(net.module_.training)  # BatchNorm back to train mode
+
+
+class TransferClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
+    """Classifier made of a pretrained backbone cut at ``layer`` and a new dense head.
+
+    Covers the transfer-learning settings of the reference reports: frozen
+    features + new head (``train_layers="none"``), training everything
+    (``"all"``), frozen for the first k optimisation steps and then all layers
+    (``unfreeze_after_steps=k``), only later blocks trained
+    (``"from:conv3_1"`` or a list of layer names), a new last layer only
+    (``head=()``), and truncated backbones (``layer="pool3"``).
+
+    When nothing in the backbone trains (and no augmentation is asked for),
+    the backbone's features are computed once per fit and only the head is
+    trained on them ("fast frozen mode").
+
+    Parameters
+    ----------
+    backbone : feature transformer or str, default="cifar_resnet20"
+        A :class:`VGGFeatures`, :class:`ResNetFeatures`,
+        :class:`CifarResNetFeatures` or :class:`TorchvisionFeatures` (its
+        ``weights``, ``resize`` and ``pooling`` are used), or a name in
+        :data:`BACKBONES`.
+    layer : str, default=None
+        Backbone layer the head reads; None keeps the backbone's own ``layer``.
+    head : tuple of int, default=(256,)
+        Hidden units of the head; ``()`` is a single new linear layer.
+    head_dropout : float, default=0.0
+    train_layers : "none", "all", "from:<layer>" or list of str, default="none"
+        Backbone layers trained from the start: none, all, every layer from
+        ``<layer>`` on, or the named layers.
+    unfreeze_after_steps : int, default=None
+        After this many optimisation steps every backbone layer is trained.
+    backbone_lr : float, default=None
+        Learning rate of the backbone's parameters (None: ``lr``).
+    optimizer, lr, momentum, nesterov, batch_size, max_epochs, validation_fraction, \
+early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, lr_anneal_T, weight_decay, \
+random_flip, random_shift, init, init_std, device, callbacks, random_state, verbose
+        As in :class:`CNNClassifier`; ``weight_decay`` and ``init`` apply to the head.
+
+    Attributes
+    ----------
+    backbone_ : fitted feature transformer
+    module_ : TransferNet, or the head alone in fast frozen mode
+    fast_frozen_ : bool
+    classes_, history_, steps_ (per-step train loss), net_
+
+    Examples
+    --------
+    >>> from sklearn_cnn import CifarResNetFeatures, TransferClassifier
+    >>> from sklearn_cnn.datasets import load_digits_images
+    >>> d = load_digits_images()
+    >>> clf = TransferClassifier(CifarResNetFeatures(8, random_state=0), head=(32,),
+    ...                          max_epochs=2, verbose=0, random_state=0)
+    >>> clf.fit(d.images[:200], d.target[:200]).predict(d.images[:3]).shape
+    (3,)
+    """
+
+    def __init__(self, backbone="cifar_resnet20", layer=None, *, head=(256,), head_dropout=0.0,
+                 train_layers="none", unfreeze_after_steps=None, backbone_lr=None,
+                 optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, batch_size=64,
+                 max_epochs=10, validation_fraction=0.1, early_stopping=False, patience=5,
+                 lr_schedule=None, lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None,
+                 weight_decay=0.0, random_flip=False, random_shift=0, init=None,
+                 init_std=0.01, device="cpu", callbacks=None, random_state=None, verbose=1):
+        self.backbone = backbone
+        self.layer = layer
+        self.head = head
+        self.head_dropout = head_dropout
+        self.train_layers = train_layers
+        self.unfreeze_after_steps = unfreeze_after_steps
+        self.backbone_lr = backbone_lr
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.lr_schedule = lr_schedule
+        self.lr_gamma = lr_gamma
+        self.lr_milestones = lr_milestones
+        self.lr_anneal_T = lr_anneal_T
+        self.weight_decay = weight_decay
+        self.random_flip = random_flip
+        self.random_shift = random_shift
+        self.init = init
+        self.init_std = init_std
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _make_backbone(self):
+        bb = self.backbone
+        if isinstance(bb, str):
+            if bb not in BACKBONES:
+                raise ValueError(f"unknown backbone {bb!r}; pass a feature transformer or one "
+                                 f"of {sorted(BACKBONES)}")
+            bb = BACKBONES[bb]()
+        if not isinstance(bb, NetworkFeatures):
+            raise TypeError("backbone must be a VGGFeatures / ResNetFeatures / "
+                            "CifarResNetFeatures / TorchvisionFeatures instance or a name, got "
+                            f"{type(bb).__name__}")
+        bb = clone(bb)
+        if self.layer is not None:
+            if not isinstance(self.layer, str):
+                raise TypeError(f"layer must be one backbone layer name, got {self.layer!r}")
+            bb.set_params(layer=self.layer)
+        return bb
+
+    def _check_params(self):
+        self._check_training_params()
+        head = self.head
+        if not isinstance(head, (tuple, list)) or not all(
+                isinstance(u, numbers.Integral) and not isinstance(u, bool) and u > 0
+                for u in head):
+            raise ValueError(f"head must be a tuple of positive ints (hidden units), got {head!r}")
+        k = self.unfreeze_after_steps
+        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)
+                              or k < 0):
+            raise ValueError(f"unfreeze_after_steps must be None or an int >= 0, got {k!r}")
+        if self.backbone_lr is not None and (not isinstance(self.backbone_lr, numbers.Real)
+                                             or self.backbone_lr < 0):
+            raise ValueError(f"backbone_lr must be None or a float >= 0, got "
+                             f"{self.backbone_lr!r}")
+        if not isinstance(self.head_dropout, numbers.Real) or not 0 <= self.head_dropout < 1:
+            raise ValueError(f"head_dropout must be a float in [0, 1), got {self.head_dropout!r}")
+
+    def _trainable(self, model, layer_nodes):
+        """Names of backbone parameters trained from the start (within ``model``)."""
+        tl = self.train_layers
+        params = [n for n, _ in model.named_parameters()]
+        if tl == "none":
+            return set()
+        if tl == "all":
+            return set(params)
+        modules = [n for n, _ in model.named_modules()]
+
+        def module_of(layer):
+            path = layer_nodes.get(layer, layer)
+            for candidate in (path, layer):
+                if candidate in modules:
+                    return candidate
+            raise ValueError(f"train_layers: layer {layer!r} is not a module of the backbone; "
+                             f"valid layer names: {list(layer_nodes)}")
+
+        if isinstance(tl, str) and tl.startswith("from:"):
+            start = modules.index(module_of(tl[len("from:"):]))
+            return {p for p in params if modules.index(p.rsplit(".", 1)[0]) >= start}
+        if isinstance(tl, str) or not isinstance(tl, (list, tuple)):
+            raise ValueError("train_layers must be 'none', 'all', 'from:<layer>' or a list of "
+                             f"layer names, got {tl!r}")
+        chosen = set()
+        for layer in tl:
+            prefix = module_of(layer) + "."
+            chosen |= {p for p in params if p.startswith(prefix)}
+        return chosen
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y, test_data=None):
+        """Fit the head (and the chosen backbone layers) on images ``X``, labels ``y``.
+
+        ``test_data=(X_test, y_test)`` adds ``test_loss`` / ``test_acc`` per epoch
+        to ``history_`` (for learning curves; never used for training).
+        """
+        self._check_params()
+        images = check_images(X)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                             "got 1 class")
+        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
+        seed = seed_from(self.random_state)
+        bb = self._make_backbone()
+        bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
+        self.backbone_ = bb
+        model = bb.model_.model
+        trainable = self._trainable(model, bb.model_.nodes)
+        self.fast_frozen_ = (not trainable and self.unfreeze_after_steps is None
+                             and not self.random_flip and not self.random_shift)
+        n_classes = len(self.classes_)
+        with torch_seed(seed, self.device):
+            head = make_head(bb.n_features_out_, tuple(self.head), n_classes, self.head_dropout)
+            init_weights(head, self.init, self.init_std)
+        y_t = torch.from_numpy(y_enc.astype(np.int64))
+        callbacks = []
+        if test_data is not None:
+            callbacks.append(("test_scoring", _TestScoring(*self._test_inputs(test_data))))
+        if self.fast_frozen_:
+            X_in = torch.from_numpy(bb.transform(X))
+            self._fit_net(head, X_in, y_t, decay_layers=_linear_layers(head), seed=seed,
+                          classes=list(range(n_classes)), extra_callbacks=callbacks)
+            return self._drop_test_data()
+        for name, p in model.named_parameters():
+            p.requires_grad_(name in trainable)
+        module = TransferNet(bb.model_, bb.preprocess_, bb.layers_[0], bb.pooling, head)
+        if self.unfreeze_after_steps is not None:
+            callbacks.append(("unfreeze", UnfreezeAtStep(self.unfreeze_after_steps)))
+        groups = []
+        if self.backbone_lr is not None:
+            groups.append(("backbone.*", {"lr": float(self.backbone_lr)}))
+        self._fit_net(module, torch.from_numpy(images), y_t,
+                      decay_layers=["head"], seed=seed, classes=list(range(n_classes)),
+                      extra_callbacks=callbacks, extra_param_groups=groups)
+        return self._drop_test_data()
+
+    def _drop_test_data(self):
+        # The test set served the learning curves; a fitted model should not carry it.
+        self.net_.callbacks_ = [(n, cb) for n, cb in self.net_.callbacks_
+                                if n != "test_scoring"]
+        return self
+
+    def _test_inputs(self, test_data):
+        X_test, y_test = test_data
+        y_test = column_or_1d(y_test)
+        index = {c: i for i, c in enumerate(self.classes_)}
+        return self, X_test, np.array([index[v] for v in y_test], dtype=np.int64)
+
+    # ----------------------------------------------------------------- predict
+    def _inputs(self, X):
+        check_is_fitted(self, "net_")
+        images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__)
+        if self.fast_frozen_:
+            return torch.from_numpy(self.backbone_.transform(X))
+        return torch.from_numpy(images)
+
+    @property
+    def module_(self):
+        """The trained module (TransferNet, or the head alone in fast frozen mode)."""
+        return self.net_.module_
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits)."""
+        inputs = self._inputs(X)
+        proba = self.net_.predict_proba(inputs).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predicted class labels."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    @property
+    def steps_(self):
+        """Per optimisation step: step, epoch, train_loss (DataFrame)."""
+        rows, step = [], 0
+        for epoch in self.net_.history:
+            for batch in epoch["batches"]:
+                if "train_loss" in batch:
+                    step += 1
+                    rows.append({"step": step, "epoch": epoch["epoch"],
+                                 "train_loss": batch["train_loss"]})
+        return pd.DataFrame(rows)
+
+
+def _linear_layers(head):
+    return [name for name, m in head.named_children() if isinstance(m, nn.Linear)]
+
+
+class _TestScoring(Callback):
+    """Loss and accuracy on held-out test data at the end of each epoch."""
+
+    def __init__(self, estimator, X, y):
+        self.estimator, self.X, self.y = estimator, X, y
+
+    def on_epoch_end(self, net, **kwargs):
+        proba = self.estimator.predict_proba(self.X)
+        p = np.clip(proba[np.arange(len(self.y)), self.y], 1e-12, None)
+        net.history.record("test_loss", float(-np.log(p).mean()))
+        net.history.record("test_acc", float((proba.argmax(1) == self.y).mean()))

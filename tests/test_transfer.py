@@ -1,0 +1,117 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_cnn import CifarResNetFeatures, TransferClassifier
+
+BACKBONE = CifarResNetFeatures(8, random_state=0)
+FAST = dict(max_epochs=1, verbose=0, random_state=0, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def data(digits):
+    return digits.images[:320], digits.target[:320], digits.images[320:420], digits.target[320:420]
+
+
+def _backbone_params(clf):
+    return {n: p.detach().clone() for n, p in clf.module_.backbone.model.named_parameters()}
+
+
+def _initial_backbone():
+    b = clone(BACKBONE).fit(np.zeros((2, 8, 8), np.uint8))
+    return {n: p.detach().clone() for n, p in b.model_.model.named_parameters()}
+
+
+def test_frozen_is_fast_and_learns(data):
+    X, y, Xt, yt = data
+    clf = TransferClassifier(BACKBONE, head=(64,), max_epochs=15, lr=3e-3, verbose=0,
+                             random_state=0).fit(X, y, test_data=(Xt, yt))
+    assert clf.fast_frozen_ and isinstance(clf.module_, torch.nn.Sequential)
+    assert clf.score(Xt, yt) > 0.3  # random conv features + a trained head; chance is 0.1
+    assert {"test_loss", "test_acc"} <= set(clf.history_.columns)
+    assert "test_scoring" not in dict(clf.net_.callbacks_)  # no test data kept in the model
+
+
+def test_unfreeze_exactly_at_step_k(data):
+    X, y, _, _ = data
+    start = _initial_backbone()
+    # 288 training images / 32 = 9 steps per epoch; unfreeze after 4 steps of the first epoch
+    snapshots = []
+
+    class Snapshot(torch.nn.Module):
+        pass
+
+    from skorch.callbacks import Callback
+
+    class Record(Callback):
+        def on_batch_end(self, net, training=False, **kw):
+            if training:
+                snapshots.append(net.module_.backbone.model.conv1.weight.detach().clone())
+
+    clf = TransferClassifier(BACKBONE, head=(16,), unfreeze_after_steps=4,
+                             callbacks=[Record()], **FAST).fit(X, y)
+    assert not clf.fast_frozen_
+    w0 = start["conv1.weight"]
+    for i in range(4):  # steps 1..4: backbone frozen
+        assert torch.equal(snapshots[i], w0), f"changed at step {i + 1}"
+    assert not torch.equal(snapshots[5], w0)  # trained after step 4
+    assert len(clf.steps_) == len(snapshots) == 9
+
+
+def test_partial_training_keeps_frozen_layers_and_bn_stats(data):
+    X, y, _, _ = data
+    start = _initial_backbone()
+    b = clone(BACKBONE).fit(X[:2])
+    bn_before = b.model_.model.bn1.running_mean.clone()
+    clf = TransferClassifier(BACKBONE, train_layers="from:layer2", **FAST).fit(X, y)
+    after = _backbone_params(clf)
+    for name, value in after.items():
+        if name.startswith("linear."):
+            continue  # the backbone's own classifier lies beyond the cut at avgpool: unused
+        changed = not torch.equal(value, start[name])
+        frozen = name.startswith(("conv1", "bn1", "layer1"))
+        assert changed != frozen or ("bn" in name and not changed), name
+    # frozen BatchNorm layers stay in eval mode: running statistics untouched
+    assert torch.equal(clf.module_.backbone.model.bn1.running_mean, bn_before)
+
+
+def test_train_layers_list_and_backbone_lr(data):
+    X, y, _, _ = data
+    clf = TransferClassifier(BACKBONE, train_layers=["layer3"], backbone_lr=1e-5, **FAST)
+    clf.fit(X, y)
+    grads = {n: p.requires_grad for n, p in clf.module_.backbone.model.named_parameters()}
+    assert grads["layer3.0.conv1.weight"] and not grads["layer2.0.conv1.weight"]
+    assert sorted(g["lr"] for g in clf.net_.optimizer_.param_groups) == [1e-5, 1e-3]
+
+
+def test_truncated_backbone_is_a_layer_choice(data):
+    X, y, _, _ = data
+    clf = TransferClassifier(CifarResNetFeatures(8, pooling="avg", random_state=0),
+                             layer="layer2", head=(), **FAST).fit(X, y)
+    assert clf.backbone_.layers_ == ["layer2"] and clf.module_[0].in_features == 32
+
+
+def test_grid_search_over_strategies(data):
+    X, y, _, _ = data
+    search = GridSearchCV(TransferClassifier(BACKBONE, head=(16,), **FAST),
+                          {"train_layers": ["none", "all"], "unfreeze_after_steps": [None, 2]},
+                          cv=2)
+    search.fit(X[:200], y[:200])
+    assert len(search.cv_results_["params"]) == 4
+
+
+@pytest.mark.parametrize("params,exc,match", [
+    (dict(backbone="alexnet9"), ValueError, "unknown backbone"),
+    (dict(backbone=42), TypeError, "backbone must be"),
+    (dict(head=(0,)), ValueError, "head must be a tuple of positive ints"),
+    (dict(unfreeze_after_steps=-1), ValueError, "unfreeze_after_steps"),
+    (dict(train_layers="from:layer9"), ValueError, "valid layer names"),
+    (dict(train_layers="some"), ValueError, "train_layers must be"),
+    (dict(layer="layer9"), ValueError, "valid layer names"),
+])
+def test_bad_parameters(data, params, exc, match):
+    X, y, _, _ = data
+    with pytest.raises(exc, match=match):
+        TransferClassifier(**{"backbone": BACKBONE, **FAST, **params}).fit(X[:40], y[:40])

@@ -76,6 +76,8 @@ def extract_features(module, images, layers, *, pooling=None, batch_size=256, de
                 x = torch.from_numpy(images[start:start + batch_size]).to(device)
                 if preprocess is not None:
                     x = preprocess(x)
+                if x.dim() == 4:  # oneDNN's CPU convolutions are faster on NHWC memory
+                    x = x.contiguous(memory_format=torch.channels_last)
                 outs = module.forward_features(x, layers)
                 parts = [pool_and_flatten(outs[name], pooling) for name in layers]
                 sizes = [p.shape[1] for p in parts]

@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_array
 
-__all__ = ["check_images", "infer_image_shape", "check_image_shape", "channel_stats"]
+__all__ = ["check_images", "infer_image_shape", "check_image_shape", "channel_stats",
+           "ImageBatches"]
 
 
 def infer_image_shape(n_features):
@@ -66,7 +67,53 @@ def check_image_shape(image_shape, name="image_shape"):
     return shape
 
 
-def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimator=None):
+class ImageBatches:
+    """Validated images whose float32 ``(n, C, H, W)`` form is made batch by batch.
+
+    What :func:`check_images` returns with ``lazy=True``: slicing gives a
+    converted C-contiguous float32 batch, so feature extraction over 50,000
+    images never holds a float copy of all of them. ``np.asarray`` converts all.
+    Pickling (and joblib hashing) sees the validated array in its original
+    layout, so no copy is made for that either.
+    """
+
+    def __init__(self, source, shape, scale):
+        self._source, self._shape, self._scale = source, tuple(shape), scale
+        self._view = _to_nchw(source, self._shape)
+
+    @property
+    def shape(self):
+        return self._view.shape
+
+    def __len__(self):
+        return self._view.shape[0]
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            raise TypeError("ImageBatches supports slices only")
+        batch = np.ascontiguousarray(self._view[index], dtype=np.float32)
+        if self._scale:
+            batch /= np.float32(255)
+        return batch
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+    def __reduce__(self):
+        return (ImageBatches, (self._source, self._shape, self._scale))
+
+
+def _to_nchw(arr, image_shape):
+    """(n, C, H, W) view of a validated 2-D, 3-D or channels-last 4-D array."""
+    if arr.ndim == 2:
+        return arr.reshape((arr.shape[0],) + tuple(image_shape))
+    if arr.ndim == 3:
+        return arr[:, None, :, :]
+    return arr.transpose(0, 3, 1, 2)
+
+
+def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimator=None,
+                 lazy=False):
     """Validate images and convert them to float32 ``(n, C, H, W)``.
 
     Parameters
@@ -81,10 +128,13 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
         Name of the argument, used in error messages.
     estimator : str, default=None
         Name of the calling estimator, used in error messages.
+    lazy : bool, default=False
+        Validate now but convert batch by batch: return an :class:`ImageBatches`
+        (uint8 and float32 input are then never copied whole).
 
     Returns
     -------
-    images : ndarray of shape (n, C, H, W), float32, C-contiguous
+    images : ndarray of shape (n, C, H, W), float32, C-contiguous (or ImageBatches)
 
     Examples
     --------
@@ -138,17 +188,14 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
                 f"{name} has {arr.shape[1]} features, which cannot be reshaped to "
                 f"image_shape={shape} ({int(np.prod(shape))} values)"
             )
-        arr = arr.reshape((arr.shape[0],) + tuple(shape))
-    elif arr.ndim == 3:
-        arr = arr[:, None, :, :]
-    else:
-        if arr.shape[-1] not in (1, 3, 4):
-            raise ValueError(
-                f"4-D {name} must be channels-last (n, H, W, C) with C in 1, 3 or 4; got "
-                f"shape {arr.shape}. Transpose channels-first data with "
-                "X.transpose(0, 2, 3, 1)."
-            )
-        arr = arr.transpose(0, 3, 1, 2)
+    elif arr.ndim == 4 and arr.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"4-D {name} must be channels-last (n, H, W, C) with C in 1, 3 or 4; got "
+            f"shape {arr.shape}. Transpose channels-first data with "
+            "X.transpose(0, 2, 3, 1)."
+        )
+    source = arr
+    arr = _to_nchw(arr, shape if arr.ndim == 2 else None)
     if min(arr.shape[1:]) < 1:
         raise ValueError(f"{name} has an empty image dimension: shape {arr.shape}")
     if expected_shape is not None and tuple(arr.shape[1:]) != tuple(expected_shape):
@@ -160,6 +207,8 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
             f"{name} has {what}: expected images of shape (C, H, W)={tuple(expected_shape)}, "
             f"got {tuple(arr.shape[1:])}"
         )
+    if lazy:
+        return ImageBatches(source, arr.shape[1:], scale=is_uint8)
     if is_uint8:
         arr = arr.astype(np.float32) / np.float32(255)
     return np.ascontiguousarray(arr, dtype=np.float32)

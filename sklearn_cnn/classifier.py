@@ -219,10 +219,10 @@ class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
         """The trained torch module (a :class:`~sklearn_cnn.architectures.Network`)."""
         return self.net_.module_
 
-    def _images(self, X):
+    def _images(self, X, lazy=False):
         check_is_fitted(self, "net_")
         return check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
-                            estimator=type(self).__name__)
+                            estimator=type(self).__name__, lazy=lazy)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), shape (n, n_classes)."""

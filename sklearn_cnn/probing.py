@@ -31,7 +31,7 @@ def default_probes(random_state=0):
 
 def layer_features(estimator, X, layers, *, pooling=None, batch_size=256):
     """{layer: float32 features} for a fitted CNNClassifier, in one forward pass per batch."""
-    images = estimator._images(X)
+    images = estimator._images(X, lazy=True)
     feats, sizes = extract_features(estimator.module_, images, layers, pooling=pooling,
                                     batch_size=batch_size, device=estimator.device)
     out, start = {}, 0

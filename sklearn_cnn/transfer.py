@@ -331,8 +331,9 @@ random_flip, random_shift, init, init_std, device, callbacks, random_state, verb
     # ----------------------------------------------------------------- predict
     def _inputs(self, X):
         check_is_fitted(self, "net_")
-        images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__)
-        if self.fast_frozen_:
+        images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
+                              lazy=self.fast_frozen_)
+        if self.fast_frozen_:  # the backbone converts batch by batch
             return torch.from_numpy(self.backbone_.transform(X))
         return torch.from_numpy(images)
 

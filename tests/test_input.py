@@ -35,3 +35,24 @@ def test_sparse_and_objects_rejected():
 def test_expected_shape_uses_fit_shape_for_flat_input():
     out = check_images(np.zeros((2, 12)), expected_shape=(3, 2, 2))
     assert out.shape == (2, 3, 2, 2)
+
+
+@pytest.mark.parametrize("X", [
+    np.random.RandomState(0).randint(0, 256, (7, 5, 4, 3)).astype(np.uint8),
+    np.random.RandomState(0).rand(7, 5, 4).astype(np.float32),
+    np.random.RandomState(0).rand(7, 12),
+])
+def test_lazy_batches_equal_eager_conversion(X):
+    import pickle
+
+    import joblib
+
+    eager = check_images(X, image_shape=(3, 4) if X.ndim == 2 else None)
+    lazy = check_images(X, image_shape=(3, 4) if X.ndim == 2 else None, lazy=True)
+    assert lazy.shape == eager.shape and len(lazy) == 7
+    np.testing.assert_array_equal(np.concatenate([lazy[0:3], lazy[3:7]]), eager)
+    np.testing.assert_array_equal(np.asarray(lazy), eager)
+    again = pickle.loads(pickle.dumps(lazy))
+    np.testing.assert_array_equal(again[:], eager)
+    assert joblib.hash(lazy) == joblib.hash(check_images(X.copy(), image_shape=(3, 4)
+                                                         if X.ndim == 2 else None, lazy=True))

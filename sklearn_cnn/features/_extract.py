@@ -62,6 +62,8 @@ def extract_features(module, images, layers, *, pooling=None, batch_size=256, de
                      preprocess=None):
     """Concatenated, flattened outputs of ``layers`` for float32 images (n, C, H, W).
 
+    ``images`` is an array or an :class:`~sklearn_cnn._input.ImageBatches`.
+
     ``module.forward_features`` must stop after the deepest requested layer,
     so nothing beyond it is computed. ``preprocess`` (tensor -> tensor) runs on
     each batch first (resizing, normalisation). Returns float32 (n, features)
@@ -69,10 +71,10 @@ def extract_features(module, images, layers, *, pooling=None, batch_size=256, de
     """
     was_training = module.training
     module.eval()
-    chunks, sizes = [], None
+    out, sizes, n = None, None, len(images)
     try:
         with torch.inference_mode():
-            for start in range(0, len(images), batch_size):
+            for start in range(0, n, batch_size):
                 x = torch.from_numpy(images[start:start + batch_size]).to(device)
                 if preprocess is not None:
                     x = preprocess(x)
@@ -81,10 +83,13 @@ def extract_features(module, images, layers, *, pooling=None, batch_size=256, de
                 outs = module.forward_features(x, layers)
                 parts = [pool_and_flatten(outs[name], pooling) for name in layers]
                 sizes = [p.shape[1] for p in parts]
-                chunks.append(torch.cat(parts, dim=1).float().cpu().numpy())
+                batch = torch.cat(parts, dim=1).float().cpu().numpy()
+                if out is None:  # filled in place: peak memory = the output + one batch
+                    out = np.empty((n, batch.shape[1]), dtype=np.float32)
+                out[start:start + len(batch)] = batch
     finally:
         module.train(was_training)
-    return np.concatenate(chunks, axis=0), sizes
+    return out, sizes
 
 
 class TransformCache:

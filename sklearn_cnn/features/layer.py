@@ -130,7 +130,7 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
         """Flattened float32 activations of ``layers_``, shape (n, n_features_out_)."""
         check_is_fitted(self, "estimator_")
         cnn = _unwrap(self.estimator_)
-        images = cnn._images(X)
+        images = cnn._images(X, lazy=True)
         key = TRANSFORM_CACHE.key(self.fingerprint_, self.layers_, self.pooling, images)
         cached = TRANSFORM_CACHE.get(key)
         if cached is not None:

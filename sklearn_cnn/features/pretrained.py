@@ -268,7 +268,8 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         features : ndarray of shape (n_samples, n_features_out_), float32
         """
         check_is_fitted(self, "model_")
-        images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__)
+        images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
+                              lazy=True)
         key = TRANSFORM_CACHE.key(self.fingerprint_, self.layers_, self.pooling, images)
         cached = TRANSFORM_CACHE.get(key)
         if cached is not None:

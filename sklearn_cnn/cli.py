@@ -9,6 +9,7 @@
 """
 
 import argparse
+import ast
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,8 @@ def _parser():
     rp.add_argument("name")
     rp.add_argument("--quick", action="store_true")
     rp.add_argument("--out", default=None)
+    rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an experiment parameter, e.g. --set epochs=3")
 
     t = sub.add_parser("train", help="train a preset and print its learning curve and accuracy")
     t.add_argument("--dataset", default="digits",
@@ -155,8 +158,17 @@ def _reproduce(args):
     from .experiments import run_experiment
 
     out = _out_dir(args, args.name)
+    params = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            params[key] = value  # a plain string such as a dataset name
     try:
-        table = run_experiment(args.name, out, quick=args.quick)
+        table = run_experiment(args.name, out, quick=args.quick, **params)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     print(table.to_markdown(index=False, floatfmt=".4f"))

@@ -23,6 +23,8 @@ def test_probe_quick_writes_every_file(tmp_path, capsys):
     (["probe", "--epochs", "x"], "invalid int value"),
     (["probe", "--quick", "--probes", "svm9"], "unknown probe"),
     (["reproduce", "nope"], "unknown experiment 'nope'"),
+    (["reproduce", "siamese_digits", "--set", "epochz=2"], "has no parameter(s) ['epochz']"),
+    (["reproduce", "siamese_digits", "--set", "epochs"], "--set expects KEY=VALUE"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_options_one_line_error(argv, match, capsys):

@@ -68,4 +68,4 @@ def write_table(df, out, stem, floatfmt=".4f"):
 
 def _load():
     # Importing the modules registers their experiments.
-    from . import pretrained, probing, siamese, transfer  # noqa: F401
+    from . import architectures, pretrained, probing, siamese, transfer  # noqa: F401

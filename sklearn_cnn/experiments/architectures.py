@@ -1,0 +1,135 @@
+"""Training experiments of reference reports 001-004: the reports' networks with their
+hyper-parameters, filter size x stride sweeps, and L2 on all vs selected layers."""
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from ..classifier import CNNClassifier
+from ..datasets import load_train_test
+from ..plot import learning_curves, save_figure
+from . import register_experiment, write_table
+
+
+def _data(quick, dataset, seed, upsample=1):
+    X_tr, y_tr, X_te, y_te, names = load_train_test("digits" if quick else dataset,
+                                                    random_state=seed)
+    if quick:  # digits, enlarged so that every network's pooling fits
+        X_tr, y_tr, X_te, y_te = X_tr[:120], y_tr[:120], X_te[:60], y_te[:60]
+        if upsample > 1:
+            X_tr, X_te = (X.repeat(upsample, axis=1).repeat(upsample, axis=2)
+                          for X in (X_tr, X_te))
+    return X_tr, y_tr, X_te, y_te, names
+
+
+def _fit_rows(configs, data, out, seed, verbose, quick):
+    X_tr, y_tr, X_te, y_te, _ = data
+    rows = []
+    for label, params in configs:
+        params = dict(params)
+        if quick:
+            params["max_epochs"] = 1
+        clf = CNNClassifier(random_state=seed, verbose=verbose, **params)
+        start = time.perf_counter()
+        clf.fit(X_tr, y_tr)
+        rows.append({"config": label, "epochs": len(clf.history_),
+                     "params": clf.summary().attrs["trainable_params"],
+                     "train_acc": clf.score(X_tr, y_tr), "test_acc": clf.score(X_te, y_te),
+                     "fit_seconds": time.perf_counter() - start})
+        save_figure(learning_curves(clf, title=label), out / f"curves_{_slug(label)}.png")
+    return pd.DataFrame(rows)
+
+
+def _slug(text):
+    return "".join(c if c.isalnum() else "_" for c in text).strip("_")
+
+
+@register_experiment(
+    "filter_stride_sweep",
+    description="kernel size x stride ('same' padding) of every conv layer of the MNIST "
+                "(mnist_5x5) or CIFAR-10 (cifar_3x3) net, with a delta-accuracy column",
+    reference="report 004: MNIST 5x5/1 98.14% ... 3x3/3 85.43%; CIFAR-10 3x3/1 71.20% ... "
+              "5x5/1 61.33%")
+def filter_stride_sweep(out, quick=False, dataset="mnist", seed=0, epochs=None, verbose=1):
+    if dataset == "mnist":
+        preset, epochs = "mnist_5x5", epochs or 10
+        grid = [(5, 1, "same"), (3, 1, "valid"), (7, 1, "same"), (5, 2, "same"),
+                (7, 3, "same"), (3, 2, "same"), (3, 3, "same")]
+    else:
+        preset, epochs = "cifar_3x3", epochs or 15
+        grid = [(3, 1, "same"), (3, 2, "same"), (5, 2, "same"), (5, 1, "same")]
+    configs = [(f"{k}x{k} stride {s} {p}", dict(architecture=preset, kernel_size=k, stride=s,
+                                                padding=p, max_epochs=epochs))
+               for k, s, p in grid]
+    table = _fit_rows(configs, _data(quick, dataset, seed, upsample=4), out, seed, verbose,
+                      quick)
+    table["delta_acc"] = table["test_acc"] - table["test_acc"].iloc[0]
+    write_table(table, out, "filter_stride_sweep")
+    return table
+
+
+@register_experiment(
+    "l2_selected_layers",
+    description="cifar_3x3 without L2, with L2 on all layers, and on conv1, conv3 and fc1 "
+                "only (lr 0.002, 20 epochs)",
+    reference="report 004: no L2 71.20%, L2 on all 48.77%, L2 on selected layers 67.95%")
+def l2_selected_layers(out, quick=False, dataset="cifar10", weight_decay=0.01, seed=0,
+                       verbose=1):
+    configs = [
+        ("no L2", dict(architecture="cifar_3x3", max_epochs=15)),
+        ("L2 on all layers", dict(architecture="cifar_3x3", max_epochs=15,
+                                  weight_decay=weight_decay)),
+        ("L2 on conv1, conv3, fc1", dict(architecture="cifar_3x3", max_epochs=20, lr=0.002,
+                                         weight_decay=weight_decay,
+                                         weight_decay_layers=["conv1", "conv3", "fc1"])),
+    ]
+    table = _fit_rows(configs, _data(quick, dataset, seed), out, seed, verbose, quick)
+    write_table(table, out, "l2_selected_layers")
+    return table
+
+
+REPORT_NETS = {
+    "mnist_5x5": ("mnist", dict(max_epochs=10)),
+    "cifar_3x3": ("cifar10", dict(max_epochs=15)),
+    "conv3_5x5": ("cifar10", dict(optimizer="sgd", lr=0.05, momentum=0.0, batch_size=64,
+                                  max_epochs=100, early_stopping=True, patience=4)),
+    "bn_dropout_3x3": ("cifar10", dict(optimizer="sgd", lr=0.1, batch_size=64, max_epochs=10,
+                                       init="xavier", lr_schedule="exponential",
+                                       lr_gamma=0.95, early_stopping=True, patience=4)),
+    "elu_5x5": ("cifar10", dict(optimizer="sgd", lr=0.1, batch_size=64, max_epochs=10,
+                                init="xavier", lr_schedule="multistep", lr_milestones=(3, 8),
+                                lr_gamma=0.5, early_stopping=True, patience=4)),
+    "simple_49k": ("cifar10", dict(lr=1e-4, max_epochs=250)),
+    "densenet_45k": ("cifar10", dict(optimizer="sgd", lr=0.1, momentum=0.9, max_epochs=250,
+                                     batch_size=64, random_flip=True, random_shift=4)),
+    "tf_cifar10": ("cifar10", dict(lr=1e-4, batch_size=128, init="gaussian", init_std=0.01,
+                                   max_epochs=38)),
+    "alexnet_cifar": ("cifar10", dict(init="xavier", max_epochs=20)),
+    "conv3_fc3": ("cifar10", dict(max_epochs=20)),
+    "googlenet_cifar": ("cifar10", dict(max_epochs=20)),
+}
+
+
+@register_experiment(
+    "report_networks",
+    description="every network of the reports trained with the report's hyper-parameters "
+                "(optimizer, lr, schedule, init, early stopping, augmentation)",
+    reference="reports 001-004: e.g. conv3_5x5 73.97%, bn_dropout_3x3 77.16%, elu_5x5 80.19%, "
+              "simple_49k 77.65% val, densenet_45k 86.25% val, cifar_3x3 71.20%, mnist 98.14%")
+def report_networks(out, quick=False, nets=None, max_epochs=None, seed=0, verbose=1):
+    nets = list(REPORT_NETS) if nets is None else list(nets)
+    unknown = set(nets) - set(REPORT_NETS)
+    if unknown:
+        raise ValueError(f"unknown nets {sorted(unknown)}; choose from {sorted(REPORT_NETS)}")
+    tables = []
+    for net in nets:
+        dataset, params = REPORT_NETS[net]
+        params = {**params, **({"max_epochs": max_epochs} if max_epochs else {})}
+        data = _data(quick, dataset, seed, upsample=4)
+        t = _fit_rows([(net, dict(architecture=net, **params))], data, out, seed, verbose,
+                      quick)
+        tables.append(t.assign(dataset="digits" if quick else dataset))
+    table = pd.concat(tables, ignore_index=True)
+    write_table(table, out, "report_networks")
+    return table

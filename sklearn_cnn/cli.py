@@ -30,6 +30,18 @@ def _csv(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _add_data_args(parser, preset, epochs):
+    parser.add_argument("--dataset", default="digits",
+                        help="digits (embedded, default), mnist, cifar10, or an image folder / "
+                             "tar")
+    parser.add_argument("--data-root", default=None,
+                        help="torchvision data folder for mnist / cifar10 (default: the shared "
+                             "copies named by SKLEARN_CNN_SHARED)")
+    parser.add_argument("--preset", default=preset, help="architecture preset (see `presets`)")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def _parser():
     p = _Parser(
         prog="sklearn-cnn",
@@ -37,18 +49,11 @@ def _parser():
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     pr = sub.add_parser("probe", help="train a CNN and probe every layer (the main job)")
-    pr.add_argument("--dataset", default="digits",
-                    help="digits (embedded, default), mnist, cifar10, or an image folder / tar")
-    pr.add_argument("--data-root", default=None,
-                    help="torchvision data folder for mnist / cifar10 (default: the shared "
-                         "copies named by SKLEARN_CNN_SHARED)")
-    pr.add_argument("--preset", default="cifar_3x3", help="architecture preset (see `presets`)")
-    pr.add_argument("--epochs", type=int, default=15)
+    _add_data_args(pr, "cifar_3x3", 15)
     pr.add_argument("--layers", type=_csv, default=None,
                     help="comma-separated layer names (default: flatten and every layer after)")
     pr.add_argument("--probes", type=_csv, default=["linear_svc", "knn"],
                     help="comma-separated probes: linear_svc, knn")
-    pr.add_argument("--seed", type=int, default=0)
     pr.add_argument("--quick", action="store_true", help="a seconds-long run (2 epochs, subsets)")
     pr.add_argument("--no-tsne", action="store_true", help="skip the t-SNE figures")
     pr.add_argument("--out", default=None,
@@ -63,16 +68,9 @@ def _parser():
                     help="override an experiment parameter, e.g. --set epochs=3")
 
     t = sub.add_parser("train", help="train a preset and print its learning curve and accuracy")
-    t.add_argument("--dataset", default="digits",
-                   help="digits (embedded, default), mnist, cifar10, or an image folder / tar")
-    t.add_argument("--data-root", default=None,
-                   help="torchvision data folder for mnist / cifar10 (default: the shared "
-                        "copies named by SKLEARN_CNN_SHARED)")
-    t.add_argument("--preset", default="default", help="architecture preset (see `presets`)")
-    t.add_argument("--epochs", type=int, default=10)
+    _add_data_args(t, "default", 10)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default=None, help="folder for history.csv and results.md")
 
     sub.add_parser("presets", help="list architecture presets")

@@ -5,7 +5,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-import sklearn_cnn.features.layer as layer_module
+import sklearn_cnn.features._extract as extract_module
 from sklearn_cnn import CNNClassifier, LayerFeatures
 from sklearn_cnn.features._extract import TRANSFORM_CACHE
 
@@ -99,7 +99,7 @@ def test_grid_search_runs_the_cnn_once_per_fold(small_digits, tmp_path, monkeypa
     X, y, _, _ = small_digits
     X, y = X[:300], y[:300]
     forward, fits = [], []
-    real_extract = layer_module.extract_features
+    real_extract = extract_module.extract_features
     real_fit = CNNClassifier.fit
 
     def counting_extract(module, images, *args, **kwargs):
@@ -110,7 +110,7 @@ def test_grid_search_runs_the_cnn_once_per_fold(small_digits, tmp_path, monkeypa
         fits.append(len(X))
         return real_fit(self, X, y)
 
-    monkeypatch.setattr(layer_module, "extract_features", counting_extract)
+    monkeypatch.setattr(extract_module, "extract_features", counting_extract)
     monkeypatch.setattr(CNNClassifier, "fit", counting_fit)
     TRANSFORM_CACHE.clear()
     pipe = Pipeline([("features", LayerFeatures(CNN, "fc1")), ("svm", LinearSVC())],

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-__all__ = ["check_pooling", "pool_and_flatten", "extract_features", "TransformCache",
-           "check_layers"]
+__all__ = ["check_pooling", "pool_and_flatten", "extract_features", "cached_extract",
+           "feature_names", "TransformCache", "check_layers"]
 
 
 def _malloc_trim():
@@ -112,6 +112,28 @@ def extract_features(module, images, layers, *, pooling=None, batch_size=256, de
     finally:
         module.train(was_training)
     return out, sizes
+
+
+def cached_extract(fingerprint, module, images, layers, *, pooling, batch_size, device="cpu",
+                   preprocess=None):
+    """:func:`extract_features` through :data:`TRANSFORM_CACHE`: what every ``transform`` runs.
+
+    ``fingerprint`` names the fitted model (a fresh one per ``fit``).
+    """
+    key = TRANSFORM_CACHE.key(fingerprint, list(layers), pooling, images)
+    cached = TRANSFORM_CACHE.get(key)
+    if cached is not None:
+        return cached
+    features, _ = extract_features(module, images, layers, pooling=pooling,
+                                   batch_size=batch_size, device=device, preprocess=preprocess)
+    TRANSFORM_CACHE.put(key, features)
+    return features
+
+
+def feature_names(layers, sizes):
+    """``<layer>_<i>`` for every output feature (get_feature_names_out of the transformers)."""
+    return np.array([f"{layer}_{i}" for layer, size in zip(layers, sizes)
+                     for i in range(size)], dtype=object)
 
 
 class TransformCache:

@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .._input import check_positive_int
-from ._extract import TRANSFORM_CACHE, check_layers, check_pooling, extract_features
+from ._extract import cached_extract, check_layers, check_pooling, feature_names
 
 __all__ = ["LayerFeatures", "default_probe_layers"]
 
@@ -131,21 +131,14 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         cnn = _unwrap(self.estimator_)
         images = cnn._images(X, lazy=True)
-        key = TRANSFORM_CACHE.key(self.fingerprint_, self.layers_, self.pooling, images)
-        cached = TRANSFORM_CACHE.get(key)
-        if cached is not None:
-            return cached
-        features, _ = extract_features(cnn.module_, images, self.layers_,
-                                       pooling=self.pooling, batch_size=self.batch_size,
-                                       device=cnn.device)
-        TRANSFORM_CACHE.put(key, features)
-        return features
+        return cached_extract(self.fingerprint_, cnn.module_, images, self.layers_,
+                              pooling=self.pooling, batch_size=self.batch_size,
+                              device=cnn.device)
 
     def get_feature_names_out(self, input_features=None):
         """``<layer>_<i>`` for every output feature."""
         check_is_fitted(self, "estimator_")
-        return np.array([f"{layer}_{i}" for layer, size in zip(self.layers_, self.feature_sizes_)
-                         for i in range(size)], dtype=object)
+        return feature_names(self.layers_, self.feature_sizes_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -22,7 +22,8 @@ from torch import nn
 
 from .._base import seed_from, torch_seed
 from .._input import check_images, check_positive_int
-from ._extract import TRANSFORM_CACHE, check_layers, check_pooling, extract_features
+from ._extract import (cached_extract, check_layers, check_pooling, extract_features,
+                       feature_names)
 
 __all__ = ["NetworkFeatures", "FeatureNet", "Preprocess", "TorchvisionFeatures", "VGGFeatures",
            "ResNetFeatures", "load_state_dict"]
@@ -270,21 +271,14 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
                               lazy=True)
-        key = TRANSFORM_CACHE.key(self.fingerprint_, self.layers_, self.pooling, images)
-        cached = TRANSFORM_CACHE.get(key)
-        if cached is not None:
-            return cached
-        features, _ = extract_features(self.model_, images, self.layers_, pooling=self.pooling,
-                                       batch_size=self.batch_size, device=self.device,
-                                       preprocess=self.preprocess_)
-        TRANSFORM_CACHE.put(key, features)
-        return features
+        return cached_extract(self.fingerprint_, self.model_, images, self.layers_,
+                              pooling=self.pooling, batch_size=self.batch_size,
+                              device=self.device, preprocess=self.preprocess_)
 
     def get_feature_names_out(self, input_features=None):
         """``<layer>_<i>`` for every output feature."""
         check_is_fitted(self, "model_")
-        return np.array([f"{layer}_{i}" for layer, size in zip(self.layers_, self.feature_sizes_)
-                         for i in range(size)], dtype=object)
+        return feature_names(self.layers_, self.feature_sizes_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

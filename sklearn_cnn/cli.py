@@ -118,6 +118,12 @@ def _train(args):
         print(f"\nwrote {out / 'history.csv'} and {out / 'results.md'}")
 
 
+def markdown(table):
+    from .experiments import markdown as to_markdown
+
+    return to_markdown(table)
+
+
 def _out_dir(args, name):
     if args.out:
         return Path(args.out)
@@ -142,8 +148,8 @@ def _probe(args):
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     print()
-    print(table.to_markdown(index=False, floatfmt=".4f"))
-    print(f"\nwrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+    print(markdown(table))
+    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
 
 
 def _list(args):
@@ -169,8 +175,8 @@ def _reproduce(args):
         table = run_experiment(args.name, out, quick=args.quick, **params)
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from None
-    print(table.to_markdown(index=False, floatfmt=".4f"))
-    print(f"\nwrote results to {out}")
+    print(markdown(table))
+    print(f"wrote results to {out}")
 
 
 def _presets(args):

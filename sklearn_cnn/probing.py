@@ -42,7 +42,8 @@ def layer_features(estimator, X, layers, *, pooling=None, batch_size=256):
 
 
 def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probes=None,
-                 cv=None, *, pooling=None, return_estimator=False, verbose=1):
+                 cv=None, *, pooling=None, train_score_samples=10000, return_estimator=False,
+                 verbose=1):
     """Train probes on the activations of each layer and score them.
 
     Parameters
@@ -63,6 +64,10 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
         training features; otherwise the accuracy on the training data itself.
     pooling : {None, "avg", "max"} or int, default=None
         Pool conv feature maps before probing (see :class:`LayerFeatures`).
+    train_score_samples : int or None, default=10000
+        Without ``cv``, the training score is computed on at most this many
+        (seeded, random) training samples: a KNN scoring all 50,000 CIFAR
+        training images against each other costs more than everything else.
     return_estimator : bool, default=False
         Also return the fitted CNN (useful when a clone was trained here).
     verbose : int, default=1
@@ -100,6 +105,10 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     train = layer_features(estimator, X_train, layers, pooling=pooling)
     test = layer_features(estimator, X_test, layers, pooling=pooling)
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    score_idx = np.arange(len(y_train))
+    if train_score_samples is not None and len(y_train) > train_score_samples:
+        score_idx = np.sort(np.random.RandomState(0).choice(len(y_train), train_score_samples,
+                                                            replace=False))
     rows = []
     pairs = [(layer, name) for layer in layers for name in probes]
     for layer, name in tqdm(pairs, desc="probing", disable=not verbose):
@@ -108,7 +117,8 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
         probe.fit(train[layer], y_train)
         seconds = time.perf_counter() - start
         train_score = (cross_val_score(clone(probes[name]), train[layer], y_train, cv=cv).mean()
-                       if cv is not None else probe.score(train[layer], y_train))
+                       if cv is not None else probe.score(train[layer][score_idx],
+                                                          y_train[score_idx]))
         rows.append({"layer": layer, "probe": name, "n_features": train[layer].shape[1],
                      "train_score": float(train_score),
                      "test_score": float(probe.score(test[layer], y_test)),

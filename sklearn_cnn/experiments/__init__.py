@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table"]
+__all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table",
+           "markdown"]
 
 _EXPERIMENTS = {}
 
@@ -57,13 +58,24 @@ def run_experiment(name, out, quick=False, **params):
 def write_table(df, out, stem, floatfmt=".4f"):
     """Write ``df`` as ``<stem>.csv`` and ``<stem>.md`` atomically (temp file + rename)."""
     out = Path(out)
-    for suffix, text in ((".csv", df.to_csv(index=False)),
-                         (".md", df.to_markdown(index=False, floatfmt=floatfmt) + "\n")):
+    for suffix, text in ((".csv", df.to_csv(index=False)), (".md", markdown(df, floatfmt))):
         fd, tmp = tempfile.mkstemp(suffix=suffix, dir=out)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, out / f"{stem}{suffix}")
     return out / f"{stem}.csv"
+
+
+def markdown(df, floatfmt=".4f"):
+    """A markdown table: floats with ``floatfmt``, integers as integers."""
+    shown = df.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: format(v, floatfmt))
+        elif pd.api.types.is_integer_dtype(shown[col]):
+            shown[col] = shown[col].map(str)
+    align = ["right" if pd.api.types.is_numeric_dtype(df[c]) else "left" for c in df.columns]
+    return shown.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
 
 
 def _load():

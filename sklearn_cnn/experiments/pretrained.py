@@ -65,6 +65,7 @@ def knn_k_sweep(out, quick=False, dataset="cifar10", backbone="resnet20", seed=0
             rows.append({"n_train": len(ys), "k": k, "test_acc": knn.score(F_te, y_te[test_idx])})
     table = pd.DataFrame(rows)
     best = table.loc[table.groupby("n_train")["test_acc"].idxmax()].reset_index(drop=True)
+    best = best.astype({"n_train": int, "k": int})
     write_table(table, out, "knn_k_sweep")
     write_table(best, out, "knn_best_k")
     save_figure(accuracy_vs_k(table, title=f"KNN on {backbone} {layer} features"),

@@ -109,13 +109,15 @@ def _train(args):
         "fit_seconds": round(seconds, 1),
     }])
     print()
-    print(result.to_markdown(index=False, floatfmt=".4f"))
+    print(markdown(result))
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        clf.history_.to_csv(out / "history.csv", index=False)
-        (out / "results.md").write_text(result.to_markdown(index=False, floatfmt=".4f") + "\n")
-        print(f"\nwrote {out / 'history.csv'} and {out / 'results.md'}")
+        from .experiments import write_table
+
+        write_table(clf.history_, out, "history")
+        write_table(result, out, "results")
+        print(f"wrote history.csv/.md and results.csv/.md to {out}")
 
 
 def markdown(table):

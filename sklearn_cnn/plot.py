@@ -15,20 +15,9 @@ def _figure(nrows=1, ncols=1, size=(5, 4)):
 
 def save_figure(fig, path, dpi=100):
     """Write ``fig`` atomically (temp file, then rename), so no half-written PNG is left."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from ._io import atomic_write
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi))
 
 
 def _project(features, method, random_state, max_points):

@@ -7,11 +7,11 @@ use it). Run them with ``sklearn-cnn reproduce NAME`` or :func:`run_experiment`.
 """
 
 import inspect
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from .._io import atomic_write
 
 __all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table",
            "markdown"]
@@ -59,10 +59,7 @@ def write_table(df, out, stem, floatfmt=".4f"):
     """Write ``df`` as ``<stem>.csv`` and ``<stem>.md`` atomically (temp file + rename)."""
     out = Path(out)
     for suffix, text in ((".csv", df.to_csv(index=False)), (".md", markdown(df, floatfmt))):
-        fd, tmp = tempfile.mkstemp(suffix=suffix, dir=out)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, out / f"{stem}{suffix}")
+        atomic_write(out / f"{stem}{suffix}", lambda tmp, text=text: Path(tmp).write_text(text))
     return out / f"{stem}.csv"
 
 

@@ -41,10 +41,12 @@ def run_siamese(out, *, dataset, preset, epochs, quick=False, seed=0, verbose=1,
 def _register(name, dataset, preset, description):
     @register_experiment(name, description=description, reference=REPORT)
     def experiment(out, quick=False, epochs=20, seed=0, verbose=1):
+        # The report's loss, margin, pair sampling, batch size and embedding; not its
+        # N(0, 0.01) init + L2 0.01 + lr 1e-4, which collapse every embedding to one point
+        # here (test pair loss 0.16 = 0.8 x margin, LinearSVC at chance on digits).
         return run_siamese(out, dataset=dataset, preset=preset, epochs=epochs, quick=quick,
-                           seed=seed, verbose=verbose, lr=1e-4, batch_size=128,
-                           margin=0.2, same_class_fraction=0.2, weight_decay=0.01,
-                           init="gaussian", init_std=0.01, embedding_dim=64)
+                           seed=seed, verbose=verbose, lr=1e-3, batch_size=128,
+                           margin=0.2, same_class_fraction=0.2, embedding_dim=64)
 
     experiment.__name__ = name
     return experiment

@@ -19,7 +19,10 @@ from skorch.callbacks import (Callback, EarlyStopping, EpochScoring, LRScheduler
 from skorch.dataset import ValidSplit
 from sklearn.utils import check_random_state
 
-from ._input import check_positive_int
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+from ._input import check_image_shape, check_images, check_positive_int
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -155,6 +158,25 @@ class TrainingMixin:
     """
 
     _history_columns = HISTORY_COLUMNS
+
+    def _check_xy(self, X, y, image_shape=None, lazy=False):
+        """Validate fit's images and labels; set ``image_shape_`` and ``n_features_in_``.
+
+        Returns the images (float32 (n, C, H, W), or ImageBatches when ``lazy``),
+        the sorted classes and ``y`` encoded as 0..n_classes-1.
+        """
+        check_image_shape(image_shape)
+        images = check_images(X, image_shape=image_shape, lazy=lazy)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(images, y)
+        check_classification_targets(y)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y; "
+                             f"got 1 class ({classes[0]!r})")
+        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
+        self.n_features_in_ = int(np.prod(self.image_shape_))
+        return images, classes, y_enc
 
     def _check_training_params(self):
         if isinstance(self.optimizer, str):

@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import TrainingMixin, init_weights, seed_from, torch_seed
 from ._input import channel_stats, check_image_shape, check_images
@@ -190,19 +189,7 @@ class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
         self
         """
         self._check_training_params()
-        check_image_shape(self.image_shape)
-        images = check_images(X, image_shape=self.image_shape)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class "
-                f"({self.classes_[0]!r})"
-            )
-        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
-        self.n_features_in_ = int(np.prod(self.image_shape_))
+        images, self.classes_, y_enc = self._check_xy(X, y, self.image_shape)
         seed = seed_from(self.random_state)
         with torch_seed(seed, self.device):
             module = self._build_module(images, len(self.classes_))

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import train_test_split
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from skorch import NeuralNet
 from skorch.dataset import Dataset
@@ -21,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import AugmentMixin, TrainingMixin, init_weights, seed_from, torch_seed
-from ._input import channel_stats, check_image_shape, check_images
+from ._input import channel_stats, check_images
 from .architectures import build_network, resolve_architecture
 from .features._extract import extract_features
 
@@ -268,17 +267,7 @@ callbacks, random_state, verbose
     def fit(self, X, y):
         """Train the embedding on pairs drawn from images ``X`` with labels ``y``."""
         self._check_params()
-        check_image_shape(self.image_shape)
-        images = check_images(X, image_shape=self.image_shape)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        check_classification_targets(y)
-        classes, labels = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError("SiameseEmbedder needs samples of at least 2 classes in y; got "
-                             "1 class")
-        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
-        self.n_features_in_ = int(np.prod(self.image_shape_))
+        images, _, labels = self._check_xy(X, y, self.image_shape)
         seed = seed_from(self.random_state)
         rng = np.random.RandomState(seed)
         train_idx, valid_idx = self._split(labels, rng)

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -272,16 +271,7 @@ random_flip, random_shift, init, init_std, device, callbacks, random_state, verb
         to ``history_`` (for learning curves; never used for training).
         """
         self._check_params()
-        images = check_images(X)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(images, y)
-        check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y; "
-                             "got 1 class")
-        self.image_shape_ = tuple(int(s) for s in images.shape[1:])
-        self.n_features_in_ = int(np.prod(self.image_shape_))
+        images, self.classes_, y_enc = self._check_xy(X, y, lazy=True)
         seed = seed_from(self.random_state)
         bb = self._make_backbone()
         bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
@@ -311,7 +301,7 @@ random_flip, random_shift, init, init_std, device, callbacks, random_state, verb
         groups = []
         if self.backbone_lr is not None:
             groups.append(("backbone.*", {"lr": float(self.backbone_lr)}))
-        self._fit_net(module, torch.from_numpy(images), y_t,
+        self._fit_net(module, torch.from_numpy(np.asarray(images)), y_t,
                       decay_layers=["head"], seed=seed, classes=list(range(n_classes)),
                       extra_callbacks=callbacks, extra_param_groups=groups)
         return self._drop_test_data()

@@ -3,7 +3,6 @@ hyper-parameters, filter size x stride sweeps, and L2 on all vs selected layers.
 
 import time
 
-import numpy as np
 import pandas as pd
 
 from ..classifier import CNNClassifier

@@ -39,12 +39,15 @@ def _curves(histories, out, name, title):
     reference="report 000, task 3: frozen 0.792, retrain 0.8639, refine-after-k close to "
               "retrain; conv 3-4 trained ~ retrain")
 def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", epochs=3,
-                        seed=0, verbose=1):
+                        refine_steps=(100, 1000, 2500), n_train=None, seed=0, verbose=1):
     X_tr, y_tr, X_te, y_te, _ = _data(quick, dataset, seed)
     if quick:
         X_tr, y_tr, X_te, y_te, epochs = X_tr[:300], y_tr[:300], X_te[:100], y_te[:100], 1
+    elif n_train is not None:  # a stratified subset, for a shorter run
+        X_tr, y_tr = subsample(X_tr, y_tr, max(1, n_train // len(set(y_tr))),
+                               random_state=seed)
     later = "from:layer3" if backbone == "resnet20" else "from:conv3_1"
-    ks = (5, 10) if quick else (100, 1000, 2500)
+    ks = (5, 10) if quick else tuple(refine_steps)
     runs = {"frozen": dict(train_layers="none"), "retrain": dict(train_layers="all"),
             **{f"refine_after_{k}": dict(unfreeze_after_steps=k) for k in ks},
             "later_stages": dict(train_layers=later)}

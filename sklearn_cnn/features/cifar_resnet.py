@@ -10,7 +10,6 @@ its checkpoints (``resnet20-12fca82f.th``, ...) load as they are.
 
 import numbers
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 

@@ -32,6 +32,7 @@ BENCHMARKS = {
     "pretrained_accuracy": ("bench_pretrained_accuracy", []),
     "transfer": ("bench_transfer", []),
     "vgg_digits": ("bench_vgg_digits", []),
+    "gridsearch": ("bench_gridsearch", []),
 }
 
 
@@ -136,6 +137,27 @@ def write_page():
             "0.8103 (independent implementation), within 0.003 |",
             f"| LinearSVC on avgpool features, 50,000 training JPEGs | "
             f"{acc['linear_svc_avgpool_test_acc']:.4f} | ≥ 0.83 |",
+            "",
+        ]
+    grid = _load("gridsearch")
+    if grid:
+        u, c = grid["uncached"], grid["cached"]
+        lines += [
+            "## GridSearchCV over a probe's C, cached vs uncached (`bench_gridsearch.py`)",
+            "",
+            "5 C values × 3 folds on `Pipeline([LayerFeatures(CNNClassifier(\"cifar_3x3\", "
+            "max_epochs=5), \"fc1\"), LinearSVC()])`, all 1,797 digits. Cached = the "
+            "Pipeline's `memory` + LayerFeatures' transform memo.",
+            "",
+            "| | seconds | CNN trainings | forward passes | best C |",
+            "| --- | ---: | ---: | ---: | ---: |",
+            f"| uncached | {u['seconds']:.1f} | {u['cnn_fits']} | {u['forward_passes']} | "
+            f"{u['best_C']} |",
+            f"| cached | {c['seconds']:.1f} | {c['cnn_fits']} | {c['forward_passes']} | "
+            f"{c['best_C']} |",
+            "",
+            f"Speed-up {grid['speedup']:.1f}×; cached = one training per fold + the refit, and "
+            "one pass per fold and data set (3 × 2 + 1), as targeted.",
             "",
         ]
     vgg = _load("vgg_digits")

@@ -103,6 +103,32 @@ class Augment:
         return X
 
 
+class NetClassifierMixin:
+    """predict / predict_proba of the classifiers: softmax of the skorch net's logits.
+
+    Subclasses say what the net takes in :meth:`_net_inputs` (checked images, or
+    precomputed backbone features).
+    """
+
+    def _net_inputs(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), shape (n, n_classes)."""
+        inputs = self._net_inputs(X)  # checks fitted-ness before net_ is read
+        proba = self.net_.predict_proba(inputs).astype(np.float64)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels, shape (n,)."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
 def seed_from(random_state):
     """An int seed drawn from ``random_state`` (None, int or RandomState)."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -317,6 +343,11 @@ class TrainingMixin:
         with torch_seed(seed, self.device):
             self.net_.fit(X, y)
         return self
+
+    @property
+    def module_(self):
+        """The trained torch module (``net_.module_``)."""
+        return self.net_.module_
 
     @property
     def history_(self):

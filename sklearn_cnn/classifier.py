@@ -6,14 +6,14 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import TrainingMixin, init_weights, seed_from, torch_seed
+from ._base import NetClassifierMixin, TrainingMixin, init_weights, seed_from, torch_seed
 from ._input import channel_stats, check_image_shape, check_images
 from .architectures import apply_overrides, build_network, resolve_architecture
 
 __all__ = ["CNNClassifier", "summarize_network"]
 
 
-class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
+class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEstimator):
     """Convolutional network classifier with the scikit-learn API.
 
     The network is described as data (a preset name or a list of layer specs),
@@ -201,30 +201,13 @@ class CNNClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
                       classes=list(range(len(self.classes_))))
         return self
 
-    @property
-    def module_(self):
-        """The trained torch module (a :class:`~sklearn_cnn.architectures.Network`)."""
-        return self.net_.module_
-
     def _images(self, X, lazy=False):
         check_is_fitted(self, "net_")
         return check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
                             estimator=type(self).__name__, lazy=lazy)
 
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits), shape (n, n_classes)."""
-        images = torch.from_numpy(self._images(X))
-        proba = self.net_.predict_proba(images).astype(np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
-        return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """Predicted class labels, shape (n,)."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+    def _net_inputs(self, X):
+        return torch.from_numpy(self._images(X))
 
     def summary(self, input_shape=None, n_classes=10):
         """Per-layer table like Keras' ``model.summary()``.

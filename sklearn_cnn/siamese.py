@@ -307,11 +307,6 @@ callbacks, random_state, verbose
                                   random_state=rng.randint(2 ** 31 - 1))
         return np.sort(tr), np.sort(va)
 
-    @property
-    def module_(self):
-        """The trained :class:`EmbeddingNet`."""
-        return self.net_.module_
-
     def transform(self, X):
         """Embeddings of ``X`` (L2-normalised when ``normalize``), float32 (n, embedding_dim)."""
         check_is_fitted(self, "net_")

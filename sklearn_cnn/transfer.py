@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._base import TrainingMixin, init_weights, seed_from, torch_seed
+from ._base import NetClassifierMixin, TrainingMixin, init_weights, seed_from, torch_seed
 from ._input import check_images
 from .features._extract import pool_and_flatten
 from .features.pretrained import NetworkFeatures
@@ -103,7 +103,7 @@ class UnfreezeAtStep(Callback):
             net.module_.train(net.module_.training)  # BatchNorm back to train mode
 
 
-class TransferClassifier(TrainingMixin, ClassifierMixin, BaseEstimator):
+class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEstimator):
     """Classifier made of a pretrained backbone cut at ``layer`` and a new dense head.
 
     Covers the transfer-learning settings of the reference reports: frozen
@@ -319,29 +319,13 @@ random_flip, random_shift, init, init_std, device, callbacks, random_state, verb
         return self, X_test, np.array([index[v] for v in y_test], dtype=np.int64)
 
     # ----------------------------------------------------------------- predict
-    def _inputs(self, X):
+    def _net_inputs(self, X):
         check_is_fitted(self, "net_")
         images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
                               lazy=self.fast_frozen_)
         if self.fast_frozen_:  # the backbone converts batch by batch
             return torch.from_numpy(self.backbone_.transform(X))
         return torch.from_numpy(images)
-
-    @property
-    def module_(self):
-        """The trained module (TransferNet, or the head alone in fast frozen mode)."""
-        return self.net_.module_
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits)."""
-        inputs = self._inputs(X)
-        proba = self.net_.predict_proba(inputs).astype(np.float64)
-        return proba / proba.sum(axis=1, keepdims=True)
-
-    def predict(self, X):
-        """Predicted class labels."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
 
     @property
     def steps_(self):

@@ -17,6 +17,7 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import (Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar)
 from skorch.dataset import ValidSplit
+from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
 
 from sklearn.utils.multiclass import check_classification_targets
@@ -53,8 +54,72 @@ class AugmentMixin:
         return super().train_step_single(batch, **fit_params)
 
 
-class SkorchNet(AugmentMixin, NeuralNetClassifier):
-    """skorch's classifier with train-time augmentation (see :class:`AugmentMixin`)."""
+FAST_PATHS = ("channels_last", "compile", "bf16")
+
+
+def check_fast_path(value):
+    """The set of fast-path options ``value`` names (None, one name or a list of names)."""
+    if value is None:
+        return frozenset()
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or \
+            any(not isinstance(i, str) or i not in FAST_PATHS for i in items):
+        raise ValueError(f"fast_path must be None, one of {list(FAST_PATHS)} or a list of "
+                         f"them, got {value!r}")
+    return frozenset(items)
+
+
+class FastPathMixin:
+    """One extra skorch hook: an opt-in faster forward pass (``infer``).
+
+    ``fast_path`` is a set of:
+
+    - ``"channels_last"``: module weights and 4-d input batches in NHWC memory
+      layout (oneDNN's native convolution layout on CPU);
+    - ``"compile"``: the forward pass through ``torch.compile`` (the module
+      itself stays uncompiled, so parameter names, pickling and the layer
+      extractors are unchanged; compilation costs time on the first batches);
+    - ``"bf16"``: forward under ``torch.autocast`` with bfloat16 (the loss and
+      the returned outputs are float32; weights stay float32).
+    """
+
+    def __init__(self, *args, fast_path=frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fast_path = fast_path
+
+    def initialize_module(self):
+        super().initialize_module()
+        if "channels_last" in self.fast_path:
+            self.module_.to(memory_format=torch.channels_last)
+        # A dict, not a module attribute: skorch would register a module as trainable.
+        self._compiled = {}
+        return self
+
+    def infer(self, x, **fit_params):
+        if not self.fast_path:
+            return super().infer(x, **fit_params)
+        x = to_tensor(x, device=self.device)
+        if "channels_last" in self.fast_path and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        module = self.module_
+        if "compile" in self.fast_path:
+            if "module" not in self._compiled:
+                self._compiled["module"] = torch.compile(module)
+            module = self._compiled["module"]
+        bf16 = "bf16" in self.fast_path
+        with torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16,
+                            enabled=bf16):
+            out = module(x, **fit_params)
+        return out.float() if bf16 and torch.is_tensor(out) else out
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state["_compiled"] = {}  # compiled graphs do not pickle; rebuilt on demand
+        return state
+
+
+class SkorchNet(AugmentMixin, FastPathMixin, NeuralNetClassifier):
+    """skorch's classifier with train-time augmentation and the opt-in fast path."""
 
 
 class RecordLR(Callback):
@@ -236,6 +301,7 @@ class TrainingMixin:
             raise ValueError("lr_schedule='annealing' needs lr_anneal_T > 0 (lr / (1 + t/T))")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
+        check_fast_path(self.fast_path)
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int, got {self.verbose!r}")
 
@@ -337,6 +403,7 @@ class TrainingMixin:
             device=self.device,
             verbose=int(self.verbose),
             augment=augment,
+            fast_path=check_fast_path(self.fast_path),
             **opt_kwargs,
             **net_kwargs,
         )

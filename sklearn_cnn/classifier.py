@@ -84,6 +84,12 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         Train-time augmentation: shift each training image by up to this many
         pixels in each direction (zero fill).
     device : str, default="cpu"
+    fast_path : None, str or list of str, default=None
+        Opt-in speed-ups of the forward / backward pass, any of
+        ``"channels_last"`` (NHWC memory layout), ``"compile"``
+        (``torch.compile``) and ``"bf16"`` (bfloat16 autocast). They change
+        speed and, slightly, the numbers (bf16 rounds); see
+        ``docs/benchmarks.md`` for what each gains on CPU.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (or ``(name, callback)`` tuples).
     random_state : int, RandomState or None, default=None
@@ -125,7 +131,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
                  nesterov=False, batch_size=32, max_epochs=10, validation_fraction=0.1,
                  early_stopping=False, patience=5, lr_schedule=None, lr_gamma=0.95,
                  lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
+                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu", fast_path=None,
                  callbacks=None, random_state=None, verbose=1):
         self.architecture = architecture
         self.kernel_size = kernel_size
@@ -156,6 +162,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         self.random_flip = random_flip
         self.random_shift = random_shift
         self.device = device
+        self.fast_path = fast_path
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose

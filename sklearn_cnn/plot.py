@@ -598,6 +598,11 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
 
 def _find_layer_module(module, layer):
     """Submodule named ``layer`` (exactly, or as the last part of its path)."""
+    if hasattr(module, "layer_module"):  # a TransferClassifier's net: backbone names
+        try:
+            return module.layer_module(layer)
+        except ValueError as e:
+            raise ValueError(f"RecordWeightHistograms: {e}") from None
     named = dict(module.named_modules())
     if layer in named and layer:
         return named[layer]
@@ -668,6 +673,12 @@ class RecordWeightHistograms(_SkorchCallback):
             if not any(n.split(".")[-1] == "weight" for n, _ in m.named_parameters()):
                 raise ValueError(f"RecordWeightHistograms: layer {layer!r} has no weights")
             self.modules_[layer] = m
+        # Histograms are data for figures, not columns for the epoch log.
+        from skorch.callbacks import PrintLog
+
+        for _, cb in getattr(net, "callbacks_", []):
+            if isinstance(cb, PrintLog) and hasattr(cb, "keys_ignored_"):
+                cb.keys_ignored_ = set(cb.keys_ignored_) | {f"hist_{n}" for n in self.layers_}
 
     def on_epoch_end(self, net, **kwargs):
         epoch = len(net.history)

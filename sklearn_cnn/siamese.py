@@ -19,7 +19,8 @@ from skorch.helper import predefined_split
 from torch import nn
 from torch.nn import functional as F
 
-from ._base import AugmentMixin, TrainingMixin, init_weights, seed_from, torch_seed
+from ._base import (AugmentMixin, FastPathMixin, TrainingMixin, init_weights, seed_from,
+                    torch_seed)
 from ._input import channel_stats, check_images
 from .architectures import build_network, resolve_architecture
 from .features._extract import extract_features
@@ -119,7 +120,7 @@ class EmbeddingNet(nn.Module):
         return out
 
 
-class SiameseNet(AugmentMixin, NeuralNet):
+class SiameseNet(AugmentMixin, FastPathMixin, NeuralNet):
     """skorch net whose steps draw partners and apply the pair loss.
 
     The targets it is fitted on are pool indices; ``pools`` holds, per phase
@@ -184,7 +185,7 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
         See :class:`CNNClassifier`.
     init, init_std, optimizer, lr, momentum, nesterov, batch_size, max_epochs, \
 validation_fraction, early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, \
-lr_anneal_T, weight_decay, weight_decay_layers, random_flip, random_shift, device, \
+lr_anneal_T, weight_decay, weight_decay_layers, random_flip, random_shift, device, fast_path, \
 callbacks, random_state, verbose
         Training options, as in :class:`CNNClassifier`. Validation pairs are
         drawn once (fixed) from the held-out images.
@@ -214,7 +215,7 @@ callbacks, random_state, verbose
                  lr=1e-3, momentum=0.9, nesterov=False, batch_size=64, max_epochs=10,
                  validation_fraction=0.1, early_stopping=False, patience=5, lr_schedule=None,
                  lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
+                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu", fast_path=None,
                  callbacks=None, random_state=None, verbose=1):
         self.architecture = architecture
         self.embedding_dim = embedding_dim
@@ -245,6 +246,7 @@ callbacks, random_state, verbose
         self.random_flip = random_flip
         self.random_shift = random_shift
         self.device = device
+        self.fast_path = fast_path
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose

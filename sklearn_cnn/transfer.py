@@ -61,6 +61,18 @@ class TransferNet(nn.Module):
         f = self.backbone.forward_features(x, [self.layer])[self.layer]
         return self.head(pool_and_flatten(f, self.pooling))
 
+    def layer_module(self, layer):
+        """A backbone layer by its name (``conv1``, ``layer3``, ...) or ``"head"``."""
+        if layer == "head":
+            return self.head
+        paths = dict(self.named_modules())  # a full module path works too
+        if layer in paths and layer:
+            return paths[layer]
+        try:
+            return self.backbone.layer_module(layer)
+        except ValueError as e:
+            raise ValueError(f"{e} (or 'head')") from None
+
     def train(self, mode=True):
         super().train(mode)
         if mode:
@@ -138,7 +150,7 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         Learning rate of the backbone's parameters (None: ``lr``).
     optimizer, lr, momentum, nesterov, batch_size, max_epochs, validation_fraction, \
 early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, lr_anneal_T, weight_decay, \
-random_flip, random_shift, init, init_std, device, callbacks, random_state, verbose
+random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_state, verbose
         As in :class:`CNNClassifier`; ``weight_decay`` and ``init`` apply to the head.
 
     Attributes
@@ -165,7 +177,7 @@ random_flip, random_shift, init, init_std, device, callbacks, random_state, verb
                  max_epochs=10, validation_fraction=0.1, early_stopping=False, patience=5,
                  lr_schedule=None, lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None,
                  weight_decay=0.0, random_flip=False, random_shift=0, init=None,
-                 init_std=0.01, device="cpu", callbacks=None, random_state=None, verbose=1):
+                 init_std=0.01, device="cpu", fast_path=None, callbacks=None, random_state=None, verbose=1):
         self.backbone = backbone
         self.layer = layer
         self.head = head
@@ -192,6 +204,7 @@ random_flip, random_shift, init, init_std, device, callbacks, random_state, verb
         self.init = init
         self.init_std = init_std
         self.device = device
+        self.fast_path = fast_path
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose

@@ -90,3 +90,11 @@ def test_bad_parameters(small_digits, params, match):
     X, y, _, _ = small_digits
     with pytest.raises(ValueError, match=match):
         SiameseEmbedder(**{**FAST, **params}).fit(X, y)
+
+
+def test_fast_path_channels_last_trains_the_same_embedder(small_digits):
+    X, y, Xt, _ = small_digits
+    ref = SiameseEmbedder(**FAST).fit(X, y)
+    fast = SiameseEmbedder(fast_path="channels_last", **FAST).fit(X, y)
+    # Another memory layout, the same arithmetic: the same embedding up to rounding.
+    np.testing.assert_allclose(fast.transform(Xt), ref.transform(Xt), atol=1e-3)

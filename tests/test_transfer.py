@@ -40,9 +40,6 @@ def test_unfreeze_exactly_at_step_k(data):
     # 288 training images / 32 = 9 steps per epoch; unfreeze after 4 steps of the first epoch
     snapshots = []
 
-    class Snapshot(torch.nn.Module):
-        pass
-
     from skorch.callbacks import Callback
 
     class Record(Callback):
@@ -58,6 +55,27 @@ def test_unfreeze_exactly_at_step_k(data):
         assert torch.equal(snapshots[i], w0), f"changed at step {i + 1}"
     assert not torch.equal(snapshots[5], w0)  # trained after step 4
     assert len(clf.steps_) == len(snapshots) == 9
+
+
+def test_weight_histograms_of_backbone_layers_move_after_unfreezing(data):
+    from sklearn_cnn.plot import RecordWeightHistograms, weight_histogram_progression
+
+    X, y, _, _ = data
+    w0 = _initial_backbone()["conv1.weight"].numpy().ravel()
+    # 288 training images / 32 = 9 steps per epoch: epoch 1 frozen, unfrozen in epoch 2.
+    clf = TransferClassifier(BACKBONE, head=(16,), unfreeze_after_steps=12,
+                             callbacks=[RecordWeightHistograms(["conv1", "layer3", "head"])],
+                             **{**FAST, "max_epochs": 3}).fit(X, y)
+    hists = clf.history_["hist_conv1"]
+    counts0, edges0 = np.histogram(w0, bins=50)
+    assert hists[0][0] == counts0.tolist()  # still the pretrained weights after epoch 1
+    np.testing.assert_allclose(hists[0][1], edges0, rtol=1e-6)
+    assert hists[1] != hists[0] and hists[2] != hists[1]  # trained from step 13 on
+    assert len(clf.history_["hist_head"]) == 3
+    assert len(weight_histogram_progression(clf, "conv1").axes) >= 1
+    with pytest.raises(ValueError, match="unknown layer 'conv9'.*valid layer names"):
+        TransferClassifier(BACKBONE, unfreeze_after_steps=2,
+                           callbacks=[RecordWeightHistograms("conv9")], **FAST).fit(X, y)
 
 
 def test_partial_training_keeps_frozen_layers_and_bn_stats(data):
@@ -115,3 +133,15 @@ def test_bad_parameters(data, params, exc, match):
     X, y, _, _ = data
     with pytest.raises(exc, match=match):
         TransferClassifier(**{"backbone": BACKBONE, **FAST, **params}).fit(X[:40], y[:40])
+
+
+def test_fast_path_in_fine_tuning(data):
+    X, y, Xt, _ = data
+    ref = TransferClassifier(BACKBONE, head=(16,), train_layers="all", **FAST).fit(X, y)
+    fast = TransferClassifier(BACKBONE, head=(16,), train_layers="all",
+                              fast_path=["channels_last", "bf16"], **FAST).fit(X, y)
+    assert fast.module_.backbone.model.conv1.weight.is_contiguous(
+        memory_format=torch.channels_last)
+    p, q = fast.predict_proba(Xt), ref.predict_proba(Xt)
+    assert not np.array_equal(p, q)  # bf16 rounds
+    np.testing.assert_allclose(p, q, atol=0.05)

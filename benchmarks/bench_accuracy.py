@@ -1,0 +1,115 @@
+"""Our accuracy next to the reference reports', for every experiment that runs on the
+shared data within about 30 minutes on a 2-core CPU.
+
+Runs each experiment's full (non ``--quick``) version through
+:func:`sklearn_cnn.experiments.run_experiment`, writing its tables and figures
+to ``--work/<name>/``, and records its headline numbers with the report's.
+Experiments whose table is already in ``--work`` are read, not rerun, unless
+``--rerun`` is given (so a long run made with ``sklearn-cnn reproduce NAME
+--out <work>/NAME`` counts too). Needs SKLEARN_CNN_SHARED. Usage:
+
+    python benchmarks/bench_accuracy.py [--only NAME ...] [--rerun] [--work DIR]
+        [--out results.json]
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sklearn_cnn.datasets import shared_path
+from sklearn_cnn.experiments import run_experiment
+
+HERE = Path(__file__).resolve().parent
+
+
+def _fmt(values):
+    return " / ".join(f"{v:.3f}" for v in values)
+
+
+def _siamese(t):
+    r = t.iloc[0]
+    return (f"test pair loss {r['test_pair_loss']:.3f}; LinearSVC {r['linear_svc_test_acc']:.3f}"
+            f"; P@1 {r['precision_at_1']:.3f}")
+
+
+# name -> (table stem, what the report measured, the report's numbers, ours from the table)
+EXPERIMENTS = {
+    "siamese_digits": (
+        "siamese", "report 000 task 2: contrastive siamese net (CIFAR-10)",
+        "test pair loss 0.055; LinearSVC 0.26", _siamese),
+    "siamese_mnist": (
+        "siamese", "report 000 task 2: contrastive siamese net (CIFAR-10)",
+        "test pair loss 0.055; LinearSVC 0.26", _siamese),
+    "knn_k_sweep": (
+        "knn_best_k", "report 002: KNN on pretrained features, best k for 100 / 1,000 / "
+        "10,000 training images", "k 12 / 17 / 17: 0.27 / 0.524 / 0.599",
+        lambda t: f"k {' / '.join(map(str, t['k']))}: {_fmt(t['test_acc'])}"),
+    "transfer_last_layer": (
+        "transfer_last_layer", "report 002: new last layer only, 100 / 1,000 / 10,000 images",
+        "0.45 / 0.553 / 0.582",
+        lambda t: f"{_fmt(t['test_acc'])} ({' / '.join(map(str, t['n_train']))} images)"),
+    "pretrained_layer_probes": (
+        "pretrained_layer_probes", "report 003: accuracy vs depth of a pretrained backbone",
+        "VGG16 3 / 4 / 5 blocks (Caltech-256): 0.297 … 0.713",
+        lambda t: f"{' / '.join(t['layer'])}: {_fmt(t['test_score'])}"),
+    "truncated_backbones": (
+        "truncated_backbones", "report 003: truncated backbone + fc(1000) head",
+        "VGG16 3 / 4 / 5 blocks (Caltech-256): 0.297 … 0.713",
+        lambda t: f"{' / '.join(t['cut_after'])}: {_fmt(t['test_acc'])}"),
+    "filter_stride_sweep": (
+        "filter_stride_sweep", "report 004: kernel size × stride of the MNIST net",
+        "5×5/1 0.981 … 3×3/3 0.854",
+        lambda t: "; ".join(f"{c.replace(' stride ', '/').replace(' same', '')} {a:.3f}"
+                            for c, a in zip(t["config"], t["test_acc"]))),
+    "transfer_strategies": (
+        "transfer_strategies", "report 000 task 3: frozen / retrain / refine after k / later "
+        "stages", "frozen 0.792, retrain 0.864, refine ≈ retrain",
+        lambda t: "; ".join(f"{s} {a:.3f}" for s, a in zip(t["strategy"], t["test_acc"]))),
+}
+DATA = {"siamese_digits": "digits (embedded)", "siamese_mnist": "MNIST",
+        "knn_k_sweep": "CIFAR-10, ResNet-20", "transfer_last_layer": "ResNet-20 → MNIST",
+        "pretrained_layer_probes": "CIFAR-10, ResNet-20",
+        "truncated_backbones": "ResNet-20 → MNIST", "filter_stride_sweep": "MNIST",
+        "transfer_strategies": "ResNet-20 → MNIST"}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", choices=sorted(EXPERIMENTS), default=None)
+    p.add_argument("--rerun", action="store_true")
+    p.add_argument("--work", default=str(HERE / "results" / "experiments"))
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    args = p.parse_args(argv)
+    if shared_path("data") is None:
+        sys.exit("set SKLEARN_CNN_SHARED to the folder holding data/ and weights/")
+
+    rows = []
+    for name in args.only or list(EXPERIMENTS):
+        stem, measures, report, ours = EXPERIMENTS[name]
+        out = Path(args.work) / name
+        csv = out / f"{stem}.csv"
+        timing = out / "seconds.json"
+        if args.rerun or not csv.exists():
+            print(f"== {name}", flush=True)
+            start = time.perf_counter()
+            run_experiment(name, out, verbose=0)
+            timing.write_text(json.dumps(time.perf_counter() - start))
+        table = pd.read_csv(csv)
+        # Run elsewhere (sklearn-cnn reproduce): the training time its table records.
+        seconds = (json.loads(timing.read_text()) if timing.exists() else
+                   float(table["fit_seconds"].sum()) if "fit_seconds" in table else None)
+        rows.append({"experiment": name, "data": DATA[name], "measures": measures,
+                     "report": report, "ours": ours(table), "seconds": seconds})
+        print(f"{name}: {rows[-1]['ours']}" + (f" ({seconds:.0f} s)" if seconds else ""),
+              flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,10 @@ EXPERIMENTS = {
         "5×5/1 0.981 … 3×3/3 0.854",
         lambda t: "; ".join(f"{c.replace(' stride ', '/').replace(' same', '')} {a:.3f}"
                             for c, a in zip(t["config"], t["test_acc"]))),
+    "l2_selected_layers": (
+        "l2_selected_layers", "report 004: L2 (0.01) on no / all / selected (conv1, conv3, "
+        "fc1) layers of the CIFAR-10 net", "0.712 / 0.488 / 0.680",
+        lambda t: f"{_fmt(t['test_acc'])}"),
     "transfer_strategies": (
         "transfer_strategies", "report 000 task 3: frozen / retrain / refine after k / later "
         "stages", "frozen 0.792, retrain 0.864, refine ≈ retrain",
@@ -74,6 +78,7 @@ DATA = {"siamese_digits": "digits (embedded)", "siamese_mnist": "MNIST",
         "knn_k_sweep": "CIFAR-10, ResNet-20", "transfer_last_layer": "ResNet-20 → MNIST",
         "pretrained_layer_probes": "CIFAR-10, ResNet-20",
         "truncated_backbones": "ResNet-20 → MNIST", "filter_stride_sweep": "MNIST",
+        "l2_selected_layers": "CIFAR-10",
         "transfer_strategies": "ResNet-20 → MNIST"}
 
 

@@ -198,7 +198,7 @@ def write_page():
             "`CNNClassifier(\"cifar_3x3\", batch_size=128, fast_path=...)` against the default "
             f"(`fast_path=None`) in the same run: seconds per training epoch on "
             f"{fast['timing_images']} CIFAR-10 images (second epoch of each fit; the first "
-            "includes `torch.compile`'s compilation), median of "
+            "epoch of the first fit includes `torch.compile`'s compilation), median of "
             f"{fast['repeats']} interleaved repeats, and the test accuracy after "
             f"{fast['epochs']} epochs on all 50,000 training images with the same seed. "
             f"CPU capability {fast['cpu_capability']}; native bf16 instructions: "
@@ -212,6 +212,15 @@ def write_page():
                    if "test_accuracy" in r else "– | –")
             lines.append(f"| {r['setting']} | {r['epoch_s']:.2f} | {r['speedup']:.2f}× | "
                          f"{r['first_epoch_s']:.1f} | {acc} |")
+        if "seed_difference" in fast:
+            lines += ["", "The default trained with another seed (`random_state=1`) moves by "
+                      f"{fast['seed_difference']:+.4f} ({fast['default_other_seed_accuracy']:.4f}):"
+                      " accuracy differences of that size are seed noise, not the fast path."]
+        lines += ["", "\"first epoch\" of compile is measured with inductor's on-disk cache "
+                  "(`/tmp/torchinductor_<user>`) filled by earlier runs; with an empty cache "
+                  "the first compiled epoch took about 45 s longer on this machine. On this "
+                  "CPU only `channels_last` pays off for training; bf16 and compile are for "
+                  "CPUs with native bf16 (AVX512-BF16 / AMX) and for GPUs."]
         lines.append("")
     accuracy = _load("accuracy")
     if accuracy:
@@ -232,6 +241,14 @@ def write_page():
             lines.append(f"| [{r['experiment']}](experiments/{r['experiment']}.md) | "
                          f"{r['data']} | {r['measures']} | {r['report']} | {r['ours']} | "
                          f"{minutes} |")
+        lines += [
+            "",
+            "Not in the table, because one run takes longer than 30 minutes on this machine: "
+            "`layer_probes` (38 epochs of `tf_cifar10` on CIFAR-10, twice: hours; its 3-epoch "
+            "version is the main job's CIFAR-10 run), `siamese_cifar10` (20 epochs of pairs "
+            "through `tf_cifar10`), `report_networks` (up to 250 epochs per net) and "
+            "`filter_stride_sweep --set dataset=cifar10` (60 CIFAR-10 epochs).",
+        ]
         lines.append("")
     tmp = DOC.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))

@@ -88,8 +88,9 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         Opt-in speed-ups of the forward / backward pass, any of
         ``"channels_last"`` (NHWC memory layout), ``"compile"``
         (``torch.compile``) and ``"bf16"`` (bfloat16 autocast). They change
-        speed and, slightly, the numbers (bf16 rounds); see
-        ``docs/benchmarks.md`` for what each gains on CPU.
+        speed and, slightly, the numbers (bf16 rounds). On a CPU without native
+        bf16, ``"channels_last"`` is the one that helps (~1.3x per epoch);
+        ``docs/benchmarks.md`` has the measurements.
     callbacks : list of skorch callbacks, default=None
         Extra skorch callbacks (or ``(name, callback)`` tuples).
     random_state : int, RandomState or None, default=None

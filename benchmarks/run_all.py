@@ -247,7 +247,9 @@ def write_page():
             "`layer_probes` (38 epochs of `tf_cifar10` on CIFAR-10, twice: hours; its 3-epoch "
             "version is the main job's CIFAR-10 run), `siamese_cifar10` (20 epochs of pairs "
             "through `tf_cifar10`), `report_networks` (up to 250 epochs per net) and "
-            "`filter_stride_sweep --set dataset=cifar10` (60 CIFAR-10 epochs).",
+            "`filter_stride_sweep --set dataset=cifar10` (60 CIFAR-10 epochs). "
+            "`l2_selected_layers` (50 CIFAR-10 epochs, about 30 minutes) is in "
+            "`bench_accuracy.py`'s list; its row appears once a run of it completes.",
         ]
         lines.append("")
     tmp = DOC.with_suffix(".md.tmp")

@@ -246,23 +246,21 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
         if not isinstance(self.head_dropout, numbers.Real) or not 0 <= self.head_dropout < 1:
             raise ValueError(f"head_dropout must be a float in [0, 1), got {self.head_dropout!r}")
 
-    def _trainable(self, model, layer_nodes):
-        """Names of backbone parameters trained from the start (within ``model``)."""
+    def _trainable(self, net):
+        """Names of backbone parameters trained from the start (within ``net.model``)."""
         tl = self.train_layers
-        params = [n for n, _ in model.named_parameters()]
+        params = [n for n, _ in net.model.named_parameters()]
         if tl == "none":
             return set()
         if tl == "all":
             return set(params)
-        modules = [n for n, _ in model.named_modules()]
+        modules = [n for n, _ in net.model.named_modules()]
 
         def module_of(layer):
-            path = layer_nodes.get(layer, layer)
-            for candidate in (path, layer):
-                if candidate in modules:
-                    return candidate
-            raise ValueError(f"train_layers: layer {layer!r} is not a module of the backbone; "
-                             f"valid layer names: {list(layer_nodes)}")
+            try:
+                return net.layer_path(layer)
+            except ValueError as e:
+                raise ValueError(f"train_layers: {e}") from None
 
         if isinstance(tl, str) and tl.startswith("from:"):
             start = modules.index(module_of(tl[len("from:"):]))
@@ -290,7 +288,7 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
         bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
         self.backbone_ = bb
         model = bb.model_.model
-        trainable = self._trainable(model, bb.model_.nodes)
+        trainable = self._trainable(bb.model_)
         self.fast_frozen_ = (not trainable and self.unfreeze_after_steps is None
                              and not self.random_flip and not self.random_shift)
         n_classes = len(self.classes_)

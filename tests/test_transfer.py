@@ -104,6 +104,22 @@ def test_train_layers_list_and_backbone_lr(data):
     assert sorted(g["lr"] for g in clf.net_.optimizer_.param_groups) == [1e-5, 1e-3]
 
 
+@pytest.mark.parametrize("train_layers,trained", [
+    (["conv1"], {"conv1.weight"}),
+    ("from:conv1", {"conv1.weight", "bn1.weight", "layer1.0.conv1.weight",
+                    "layer3.0.conv2.weight"}),
+])
+def test_train_layers_name_the_layer_not_its_activation(data, train_layers, trained):
+    # CifarResNet's "conv1" output node is its relu; the layer name must still select
+    # the conv1 module's own parameters.
+    X, y, _, _ = data
+    clf = TransferClassifier(BACKBONE, train_layers=train_layers, **FAST).fit(X, y)
+    grads = {n for n, p in clf.module_.backbone.model.named_parameters() if p.requires_grad}
+    assert trained <= grads
+    if train_layers == ["conv1"]:
+        assert grads == {"conv1.weight"} | ({"conv1.bias"} & grads)
+
+
 def test_truncated_backbone_is_a_layer_choice(data):
     X, y, _, _ = data
     clf = TransferClassifier(CifarResNetFeatures(8, pooling="avg", random_state=0),

@@ -74,14 +74,18 @@ class FeatureNet(nn.Module):
     def forward(self, x):
         return self.model(x)
 
-    def layer_module(self, layer):
-        """The submodule behind a layer name (``conv1``, ``layer3``, ``conv4_1``, ...)."""
+    def layer_path(self, layer):
+        """Module path (within ``model``) of a layer name (``conv1``, ``layer3``, ``conv4_1``)."""
         modules = dict(self.model.named_modules())
         for path in (layer, self.nodes.get(layer)):  # "conv1" the module, not its relu node
             if path and path in modules:
-                return modules[path]
+                return path
         raise ValueError(f"unknown layer {layer!r}; valid layer names: "
                          f"{[n for n, p in self.nodes.items() if p in modules]}")
+
+    def layer_module(self, layer):
+        """The submodule behind a layer name (see :meth:`layer_path`)."""
+        return self.model.get_submodule(self.layer_path(layer))
 
     def __getstate__(self):
         state = dict(super().__getstate__())

@@ -132,8 +132,8 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
                  nesterov=False, batch_size=32, max_epochs=10, validation_fraction=0.1,
                  early_stopping=False, patience=5, lr_schedule=None, lr_gamma=0.95,
                  lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu", fast_path=None,
-                 callbacks=None, random_state=None, verbose=1):
+                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
+                 fast_path=None, callbacks=None, random_state=None, verbose=1):
         self.architecture = architecture
         self.kernel_size = kernel_size
         self.stride = stride

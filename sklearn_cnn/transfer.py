@@ -177,7 +177,8 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
                  max_epochs=10, validation_fraction=0.1, early_stopping=False, patience=5,
                  lr_schedule=None, lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None,
                  weight_decay=0.0, random_flip=False, random_shift=0, init=None,
-                 init_std=0.01, device="cpu", fast_path=None, callbacks=None, random_state=None, verbose=1):
+                 init_std=0.01, device="cpu", fast_path=None, callbacks=None, random_state=None,
+                 verbose=1):
         self.backbone = backbone
         self.layer = layer
         self.head = head

@@ -84,7 +84,7 @@ def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", 
     k = max(ks)
     fig = weight_histogram_progression(fitted[f"refine_after_{k}"], first_conv)
     ax = fig.axes[0]
-    per_epoch = len(fitted[f"refine_after_{k}"].steps_) / epochs
+    per_epoch = histories[f"refine_after_{k}"]["step"].iloc[0]
     # Between the last epoch recorded frozen and the first one recorded after step k.
     ax.axvline(math.ceil(k / per_epoch) - 0.5, color="red", ls="--", lw=1,
                label=f"unfrozen at step {k}")

@@ -69,8 +69,45 @@ def check_fast_path(value):
     return frozenset(items)
 
 
+def zero_denormals(tensors):
+    """Set denormal entries (0 < |x| < finfo.tiny) of CPU float tensors to zero, in place."""
+    for t in tensors:
+        if t.is_floating_point() and t.device.type == "cpu":
+            # hardshrink(x, tiny) = x where |x| > tiny, else 0: one fused pass (5x
+            # faster than abs / compare / masked_fill).
+            t.copy_(torch.nn.functional.hardshrink(t, torch.finfo(t.dtype).tiny))
+
+
+def flush_denormal_enabled():
+    """Whether this thread flushes denormal floats to zero (torch has no getter)."""
+    return torch.tensor([1e-39]).mul(2.0).item() == 0.0
+
+
+@contextlib.contextmanager
+def flush_denormal():
+    """Flush denormals to zero on the calling thread inside the block, then restore."""
+    previous = flush_denormal_enabled()
+    torch.set_flush_denormal(True)  # a no-op returning False where the CPU lacks FTZ/DAZ
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(previous)
+
+
 class FastPathMixin:
-    """One extra skorch hook: an opt-in faster forward pass (``infer``).
+    """Three extra skorch hooks: training with denormal floats flushed to zero
+    (``fit_loop`` and ``train_step``, always) and an opt-in faster forward pass
+    (``infer``).
+
+    Denormals: weight decay shrinks the weights of inactive units, and with
+    them Adam's moments, into the denormal range (|x| < 1.2e-38), where CPU
+    arithmetic takes a slow microcode path; a CIFAR-10 epoch with L2 on all
+    layers slowed from 45 s to over 4 minutes within two epochs. TensorFlow,
+    which the reference reports used, flushes denormals on CPU. Here the
+    calling thread flushes them during ``fit`` (:func:`flush_denormal`), and,
+    since that flag does not reach the OpenMP worker threads, the weights and
+    optimizer state are also zeroed every ``zero_denormals_every`` steps
+    (:func:`zero_denormals`).
 
     ``fast_path`` is a set of:
 
@@ -94,6 +131,25 @@ class FastPathMixin:
         # A dict, not a module attribute: skorch would register a module as trainable.
         self._compiled = {}
         return self
+
+    # Zeroing costs ~2 % of a small net's step (cifar_3x3, batch 32); every 8th step
+    # it costs < 0.3 %, and the few denormals that build up in between do not slow
+    # training (every 32nd step, 200-step stretches ran up to 40 % slower).
+    zero_denormals_every = 8
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        with flush_denormal():
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        self._train_steps = getattr(self, "_train_steps", 0) + 1
+        if self._train_steps % self.zero_denormals_every == 0:
+            with torch.no_grad():
+                zero_denormals(self.module_.parameters())
+                zero_denormals(value for state in self.optimizer_.state.values()
+                               for value in state.values() if torch.is_tensor(value))
+        return step
 
     def infer(self, x, **fit_params):
         if not self.fast_path:

@@ -146,6 +146,62 @@ def test_weight_decay_shrinks_weights(small_digits):
     assert plain.module_.fc1.weight.shape == (64, 64)  # 8x8 -> 2x2x16 after two pools
 
 
+def test_zero_denormals():
+    from sklearn_cnn._base import zero_denormals
+
+    x = torch.tensor([1e-39, -1e-40, 1.2e-38, -2e-38, 0.0, 1.0, -3.0])
+    ints = torch.tensor([0, 1, 2])
+    zero_denormals([x, ints])
+    assert x.tolist() == pytest.approx([0.0, 0.0, 1.2e-38, -2e-38, 0.0, 1.0, -3.0], abs=0, rel=1e-6)
+    assert ints.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("every,zeroed", [(1, True), (10**9, False)])
+def test_training_zeroes_denormal_weights(small_digits, every, zeroed, monkeypatch):
+    # Weight decay drives weights and Adam moments into the denormal range, where CPU
+    # arithmetic is many times slower; the training step sets them to zero (tested
+    # here without the calling thread's flush flag, which alone would zero them too).
+    import contextlib
+
+    from skorch.callbacks import Callback
+
+    monkeypatch.setattr("sklearn_cnn._base.flush_denormal", contextlib.nullcontext)
+
+    class Plant(Callback):
+        def on_train_begin(self, net, **kwargs):
+            net.zero_denormals_every = every
+            with torch.no_grad():
+                net.module_.fc1.weight.view(-1)[:3] = torch.tensor([1e-39, -1e-40, 0.5])
+
+    X, y, _, _ = small_digits
+    clf = CNNClassifier("mnist_5x5", lr=0.0, max_epochs=1, verbose=0, random_state=0,
+                        callbacks=[Plant()]).fit(X[:64], y[:64])
+    head = clf.module_.fc1.weight.view(-1)[:3].tolist()  # lr 0: training changed nothing else
+    assert head[2] == 0.5
+    assert (head[:2] == [0.0, 0.0]) == zeroed
+    moments = [v for s in clf.net_.optimizer_.state.values() for v in s.values()]
+    tiny = torch.finfo(torch.float32).tiny
+    if zeroed:
+        assert all(int(((m.abs() > 0) & (m.abs() < tiny)).sum()) == 0 for m in moments)
+
+
+def test_fit_flushes_denormals_and_restores_the_flag(small_digits):
+    from skorch.callbacks import Callback
+    from sklearn_cnn._base import flush_denormal_enabled
+
+    seen = []
+
+    class Look(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(flush_denormal_enabled())
+
+    X, y, _, _ = small_digits
+    assert not flush_denormal_enabled()
+    CNNClassifier("mnist_5x5", max_epochs=1, verbose=0, callbacks=[Look()]).fit(X[:64], y[:64])
+    assert seen == [True] or not torch.set_flush_denormal(False)  # CPU without FTZ: no-op
+    assert not flush_denormal_enabled()
+
+
 @pytest.mark.parametrize("init,check", [
     ("gaussian", lambda w: abs(w.std().item() - 0.01) < 0.003),
     ("xavier", lambda w: w.abs().max().item() <= np.sqrt(6 / (64 + 10)) + 1e-6),

@@ -238,7 +238,8 @@ def write_page():
         ]
         for r in accuracy:
             minutes = f"{r['seconds'] / 60:.1f}" if r.get("seconds") else "–"
-            lines.append(f"| [{r['experiment']}](experiments/{r['experiment']}.md) | "
+            page = r.get("page", r["experiment"])
+            lines.append(f"| [{r['experiment']}](experiments/{page}.md) | "
                          f"{r['data']} | {r['measures']} | {r['report']} | {r['ours']} | "
                          f"{minutes} |")
         lines += [

@@ -41,7 +41,11 @@ def test_page_has_a_row_per_measurement(run_all):
                       "accuracy_difference": -0.01}]})
     _write(run_all, "accuracy", [{"experiment": "knn_k_sweep", "data": "CIFAR-10",
                                   "measures": "KNN", "report": "0.27", "ours": "0.81",
-                                  "seconds": 60.0}])
+                                  "seconds": 60.0},
+                                 {"experiment": "filter_stride_sweep_cifar10",
+                                  "page": "filter_stride_sweep", "data": "CIFAR-10",
+                                  "measures": "sweep", "report": "0.712", "ours": "0.674",
+                                  "seconds": None}])
     run_all.write_page()
     page = run_all.DOC.read_text()
     assert "| seconds per epoch (100 images, batch 128) | 2.00 | 1.90 | 1.053 | ≤ 1.10 |" in page
@@ -50,6 +54,8 @@ def test_page_has_a_row_per_measurement(run_all):
     assert "no (bf16 is emulated)" in page and "moves by +0.0200" in page
     assert "| [knn_k_sweep](experiments/knn_k_sweep.md) | CIFAR-10 | KNN | 0.27 | 0.81 | 1.0 |" \
         in page
+    assert ("| [filter_stride_sweep_cifar10](experiments/filter_stride_sweep.md) | CIFAR-10 | "
+            "sweep | 0.712 | 0.674 | – |") in page
     assert not list(run_all.DOC.parent.glob("*.tmp"))  # written via a temp file
 
 

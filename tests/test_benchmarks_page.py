@@ -56,6 +56,9 @@ def test_page_has_a_row_per_measurement(run_all):
         in page
     assert ("| [filter_stride_sweep_cifar10](experiments/filter_stride_sweep.md) | CIFAR-10 | "
             "sweep | 0.712 | 0.674 | – |") in page
+    not_run = page.split("No full run recorded")[1]
+    assert "[`siamese_cifar10`](experiments/siamese_cifar10.md)" in not_run
+    assert "knn_k_sweep" not in not_run and "filter_stride_sweep" not in not_run
     assert not list(run_all.DOC.parent.glob("*.tmp"))  # written via a temp file
 
 

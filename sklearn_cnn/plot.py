@@ -127,6 +127,8 @@ def learning_curves(estimator, *, title=None):
     -------
     matplotlib.figure.Figure with two axes: loss and accuracy.
     """
+    from matplotlib.ticker import MaxNLocator
+
     history = estimator.history_ if hasattr(estimator, "history_") else estimator
     fig, axes = _figure(1, 2)
     for ax, metric, label in ((axes[0, 0], "loss", "cross-entropy loss"),
@@ -136,6 +138,7 @@ def learning_curves(estimator, *, title=None):
             if col in history and history[col].notna().any():
                 ax.plot(history["epoch"], history[col], style, marker="o", ms=3, label=split)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

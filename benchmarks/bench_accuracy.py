@@ -76,6 +76,10 @@ EXPERIMENTS = {
         "3×3/1 0.712; 3×3/2 0.691; 5×5/2 0.625; 5×5/1 0.613",
         lambda t: "; ".join(f"{c.replace(' stride ', '/').replace(' same', '')} {a:.3f}"
                             for c, a in zip(t["config"], t["test_acc"]))),
+    "report_networks_bn_dropout_3x3": (
+        "report_networks", "report 001 network 1: BN + dropout 3×3 net, SGD lr 0.1, 10 epochs",
+        "test 0.772, train 0.807",
+        lambda t: f"test {t['test_acc'][0]:.3f}, train {t['train_acc'][0]:.3f}"),
     "transfer_strategies": (
         "transfer_strategies", "report 000 task 3: frozen / retrain / refine after k / later "
         "stages", "frozen 0.792, retrain 0.864, refine ≈ retrain",
@@ -85,13 +89,15 @@ DATA = {"siamese_digits": "digits (embedded)", "siamese_mnist": "MNIST",
         "knn_k_sweep": "CIFAR-10, ResNet-20", "transfer_last_layer": "ResNet-20 → MNIST",
         "pretrained_layer_probes": "CIFAR-10, ResNet-20",
         "truncated_backbones": "ResNet-20 → MNIST", "filter_stride_sweep": "MNIST",
-        "filter_stride_sweep_cifar10": "CIFAR-10",
+        "filter_stride_sweep_cifar10": "CIFAR-10", "report_networks_bn_dropout_3x3": "CIFAR-10",
         "l2_selected_layers": "CIFAR-10",
         "transfer_strategies": "ResNet-20 → MNIST"}
 # Entries that are a registered experiment run with other parameters: name -> (experiment, params)
-VARIANTS = {"filter_stride_sweep_cifar10": ("filter_stride_sweep", {"dataset": "cifar10"})}
+VARIANTS = {"filter_stride_sweep_cifar10": ("filter_stride_sweep", {"dataset": "cifar10"}),
+            "report_networks_bn_dropout_3x3": ("report_networks", {"nets": ["bn_dropout_3x3"]})}
 # Longer than about 30 minutes on the 2-core CPU: started only with --long.
-LONG = {"filter_stride_sweep_cifar10", "l2_selected_layers", "transfer_strategies"}
+LONG = {"filter_stride_sweep_cifar10", "l2_selected_layers", "transfer_strategies",
+        "report_networks_bn_dropout_3x3"}
 
 
 def main(argv=None):

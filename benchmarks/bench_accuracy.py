@@ -38,6 +38,12 @@ def _siamese(t):
             f"; P@1 {r['precision_at_1']:.3f}")
 
 
+def _sweep(t):
+    """filter_stride_sweep's rows as '5x5/1 0.974; 3x3/1 valid 0.965; ...'."""
+    return "; ".join(f"{c.replace(' stride ', '/').replace(' same', '')} {a:.3f}"
+                     for c, a in zip(t["config"], t["test_acc"]))
+
+
 # name -> (table stem, what the report measured, the report's numbers, ours from the table)
 EXPERIMENTS = {
     "siamese_digits": (
@@ -65,8 +71,7 @@ EXPERIMENTS = {
     "filter_stride_sweep": (
         "filter_stride_sweep", "report 004: kernel size × stride of the MNIST net",
         "5×5/1 0.981 … 3×3/3 0.854",
-        lambda t: "; ".join(f"{c.replace(' stride ', '/').replace(' same', '')} {a:.3f}"
-                            for c, a in zip(t["config"], t["test_acc"]))),
+        _sweep),
     "l2_selected_layers": (
         "l2_selected_layers", "report 004: L2 on no / all / selected (conv1, conv3, fc1) "
         "layers of the CIFAR-10 net (ours: weight_decay 0.01)", "0.712 / 0.488 / 0.680",
@@ -74,8 +79,7 @@ EXPERIMENTS = {
     "filter_stride_sweep_cifar10": (
         "filter_stride_sweep", "report 004: kernel size × stride of the CIFAR-10 net",
         "3×3/1 0.712; 3×3/2 0.691; 5×5/2 0.625; 5×5/1 0.613",
-        lambda t: "; ".join(f"{c.replace(' stride ', '/').replace(' same', '')} {a:.3f}"
-                            for c, a in zip(t["config"], t["test_acc"]))),
+        _sweep),
     "report_networks_bn_dropout_3x3": (
         "report_networks", "report 001 network 1: BN + dropout 3×3 net, SGD lr 0.1, 10 epochs",
         "test 0.772, train 0.807",

@@ -71,3 +71,31 @@ def test_every_experiment_runs_quick(name, tmp_path):
     assert len(table) >= 1
     assert any(p.suffix == ".csv" for p in tmp_path.rglob("*"))
     assert any(p.suffix == ".png" for p in tmp_path.rglob("*"))
+
+
+def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
+    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn.experiments import run_experiment
+
+    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc", verbose=0)
+    assert set(wide.columns) == {"layer", "l2_fc"}
+    assert not (tmp_path / "no_l2").exists()
+    first = pd.read_csv(tmp_path / "l2_fc" / "probe.csv")
+    assert (tmp_path / "l2_fc" / "cnn.joblib").exists()
+
+    # reuse_model loads the saved network instead of training: same numbers, no fit
+    def no_fit(self, X, y):
+        raise AssertionError("trained again although the saved model matches")
+
+    monkeypatch.setattr(CNNClassifier, "fit", no_fit)
+    run_experiment("layer_probes", tmp_path, quick=True, runs=["l2_fc"], reuse_model=True,
+                   verbose=0)
+    again = pd.read_csv(tmp_path / "l2_fc" / "probe.csv")
+    pd.testing.assert_frame_equal(first.drop(columns="fit_seconds"),
+                                  again.drop(columns="fit_seconds"))
+    # a different setting (other epochs) does not match, so it trains
+    with pytest.raises(AssertionError, match="trained again"):
+        run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc", reuse_model=True,
+                       epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="runs must name one or more of"):
+        run_experiment("layer_probes", tmp_path, quick=True, runs=["l2"], verbose=0)

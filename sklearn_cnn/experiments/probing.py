@@ -2,7 +2,10 @@
 
 import time
 
+import joblib
 import pandas as pd
+
+from .._io import atomic_write
 
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
@@ -15,11 +18,14 @@ __all__ = ["run_probe"]
 
 def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=None,
               probes=("linear_svc", "knn"), seed=0, quick=False, tsne=True, data_root=None,
-              verbose=1, **train_params):
+              reuse_model=False, verbose=1, **train_params):
     """Train ``preset`` on ``dataset``, probe its layers, write tables and figures.
 
-    Writes ``probe.csv``, ``probe.md``, ``learning_curve.png`` and
-    ``tsne_<layer>.png`` into ``out``; returns the probe table.
+    Writes ``probe.csv``, ``probe.md``, ``learning_curve.png``,
+    ``tsne_<layer>.png`` and the trained network (``cnn.joblib``) into ``out``;
+    returns the probe table. With ``reuse_model=True`` a ``cnn.joblib`` left
+    there by a run with the same data and parameters is loaded instead of
+    training again (e.g. to re-run only the probes).
     """
     X_tr, y_tr, X_te, y_te, names = load_train_test(dataset, root=data_root,
                                                     random_state=seed)
@@ -32,9 +38,9 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
         raise ValueError(f"unknown probe(s) {sorted(unknown)}; choose from {sorted(all_probes)}")
     clf = CNNClassifier(preset, max_epochs=epochs, random_state=seed, verbose=verbose,
                         **train_params)
-    start = time.perf_counter()
-    clf.fit(X_tr, y_tr)
-    fit_seconds = time.perf_counter() - start
+    clf, fit_seconds = _fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib",
+                                    key=(dataset, quick, len(y_tr), len(y_te)),
+                                    reuse=reuse_model)
     table, clf = probe_layers(clf, X_tr, y_tr, X_te, y_te, layers=layers,
                               probes={p: all_probes[p] for p in probes},
                               return_estimator=True, verbose=verbose)
@@ -57,22 +63,47 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     return table
 
 
+def _fit_or_load(clf, X, y, path, key, reuse):
+    """Fit ``clf`` and save it to ``path``, or load it from there when ``reuse`` and
+    the saved run had the same ``key`` and parameters (verbose aside)."""
+    def signature(est):
+        return key, repr(sorted((k, v) for k, v in est.get_params().items() if k != "verbose"))
+
+    if reuse and path.exists():
+        saved = joblib.load(path)
+        if signature(saved["estimator"]) == signature(clf):
+            return saved["estimator"], saved["fit_seconds"]
+        print(f"{path} was trained with other data or parameters; training again")
+    start = time.perf_counter()
+    clf.fit(X, y)
+    fit_seconds = time.perf_counter() - start
+    atomic_write(path, lambda tmp: joblib.dump({"estimator": clf, "fit_seconds": fit_seconds,
+                                                "key": key}, tmp))
+    return clf, fit_seconds
+
+
 @register_experiment(
     "layer_probes",
     description="LinearSVC (one-vs-rest) per layer (flatten, fc1, fc2) of the two-conv "
                 "CIFAR-10 net, without and with L2 (0.05) on the fc layers; t-SNE per layer",
     reference="report 000, task 1: flatten 0.634, fc1 0.7528, fc2 0.7689 (with L2)")
-def layer_probes(out, quick=False, dataset="cifar10", epochs=10, seed=0, verbose=1):
+def layer_probes(out, quick=False, dataset="cifar10", epochs=10, runs=("no_l2", "l2_fc"),
+                 reuse_model=False, seed=0, verbose=1):
     """Report 000's probe: tf_cifar10, Adam lr 1e-4, batch 128, N(0, 0.01) init."""
     if quick:
         dataset = "digits"
+    all_runs = {"no_l2": 0.0, "l2_fc": 0.05}
+    runs = [runs] if isinstance(runs, str) else list(runs)
+    if not runs or set(runs) - set(all_runs):
+        raise ValueError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
     tables = []
-    for label, wd in (("no_l2", 0.0), ("l2_fc", 0.05)):
+    for label in runs:
+        wd = all_runs[label]
         sub = out / label
         sub.mkdir(exist_ok=True)
         t = run_probe(sub, dataset=dataset, preset="tf_cifar10", epochs=epochs,
                       probes=("linear_svc",), seed=seed, quick=quick, verbose=verbose,
-                      lr=1e-4, batch_size=128, init="gaussian", init_std=0.01,
+                      reuse_model=reuse_model, lr=1e-4, batch_size=128, init="gaussian", init_std=0.01,
                       weight_decay=wd, weight_decay_layers=["fc*"] if wd else None)
         tables.append(t.assign(regularization=label))
     table = pd.concat(tables, ignore_index=True)

@@ -53,7 +53,7 @@ def _parser():
     pr.add_argument("--layers", type=_csv, default=None,
                     help="comma-separated layer names (default: flatten and every layer after)")
     pr.add_argument("--probes", type=_csv, default=["linear_svc", "knn"],
-                    help="comma-separated probes: linear_svc, knn")
+                    help="comma-separated probes: linear_svc, logistic, knn")
     pr.add_argument("--quick", action="store_true", help="a seconds-long run (2 epochs, subsets)")
     pr.add_argument("--no-tsne", action="store_true", help="skip the t-SNE figures")
     pr.add_argument("--out", default=None,

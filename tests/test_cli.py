@@ -46,8 +46,9 @@ def test_layer_probes_table_layout(tmp_path):
     from sklearn_cnn.experiments import run_experiment
 
     wide = run_experiment("layer_probes", tmp_path, quick=True, verbose=0)
-    assert set(wide.columns) == {"layer", "l2_fc", "no_l2"}
+    assert set(wide.columns) == {"layer", "probe", "l2_fc", "no_l2"}
     assert wide["layer"].tolist() == ["flatten", "fc1", "fc2", "logits"]
+    assert wide["probe"].tolist() == ["logistic"] * 3 + ["cnn"]
     assert (tmp_path / "no_l2" / "tsne_fc1.png").exists()
 
 
@@ -77,8 +78,10 @@ def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
     from sklearn_cnn import CNNClassifier
     from sklearn_cnn.experiments import run_experiment
 
-    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc", verbose=0)
-    assert set(wide.columns) == {"layer", "l2_fc"}
+    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
+                          probes=["linear_svc", "logistic"], verbose=0)
+    assert set(wide.columns) == {"layer", "probe", "l2_fc"}
+    assert wide["probe"].tolist()[:2] == ["linear_svc", "logistic"]
     assert not (tmp_path / "no_l2").exists()
     first = pd.read_csv(tmp_path / "l2_fc" / "probe.csv")
     assert (tmp_path / "l2_fc" / "cnn.joblib").exists()
@@ -89,7 +92,7 @@ def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
 
     monkeypatch.setattr(CNNClassifier, "fit", no_fit)
     run_experiment("layer_probes", tmp_path, quick=True, runs=["l2_fc"], reuse_model=True,
-                   verbose=0)
+                   probes=["linear_svc", "logistic"], verbose=0)
     again = pd.read_csv(tmp_path / "l2_fc" / "probe.csv")
     pd.testing.assert_frame_equal(first.drop(columns="fit_seconds"),
                                   again.drop(columns="fit_seconds"))

@@ -3,7 +3,6 @@
 Expected failures are declared here, in one place, each with its reason.
 """
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cnn import (CifarResNetFeatures, CNNClassifier, LayerFeatures, ResNetFeatures,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sklearn_cnn.datasets import (load_cifar10, load_digits_images, load_image_folder,
+from sklearn_cnn.datasets import (load_cifar10, load_image_folder,
                                   load_image_folder_splits, load_mnist, load_train_test,
                                   subsample)
 

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -27,3 +26,20 @@ def test_probe_layers_custom_probes_cv_and_fitted_net(small_digits):
     assert table.loc[0, "train_score"] < 1.0  # cross-validated, not 1-NN on its own data
     with pytest.raises(ValueError, match="unknown layers 'fc7'"):
         probe_layers(cnn, X, y, Xt, yt, layers=["fc7"], verbose=0)
+
+
+def test_default_probes_by_name():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    from sklearn_cnn.probing import default_probes
+
+    assert sorted(default_probes()) == ["knn", "linear_svc"]
+    probes = default_probes(3, names="logistic")
+    assert isinstance(probes["logistic"][-1], LogisticRegression)
+    assert probes["logistic"][-1].random_state == 3
+    assert isinstance(default_probes(names=["linear_svc"])["linear_svc"][-1], LinearSVC)
+    # every call builds fresh, unfitted probes
+    assert default_probes()["knn"] is not default_probes()["knn"]
+    with pytest.raises(ValueError, match=r"unknown probe\(s\) \['svm9'\]; choose from"):
+        default_probes(names=["svm9"])

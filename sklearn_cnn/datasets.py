@@ -303,7 +303,11 @@ def load_train_test(dataset="digits", *, root=None, test_size=0.25, random_state
     image-folder archives below ``SKLEARN_CNN_SHARED/data`` when present, else
     torchvision's files under ``root``), or the path of an image folder / tar.
     Data with ``train`` and ``test`` splits uses them; otherwise a stratified
-    ``test_size`` split is made.
+    ``test_size`` split is made. The test images come in a random order seeded
+    by ``random_state``: an image folder lists them class by class, so a prefix
+    such as ``X_test[:2000]`` would otherwise hold only the first classes.
+    (Training images of a train/test archive keep the archive's order;
+    estimators shuffle their batches, and :func:`subsample` draws per class.)
     """
     shared = {"cifar10": "cifar10-jpg.tar.gz", "mnist": "mnist-test-png.tar.gz"}
     if dataset == "digits":
@@ -320,7 +324,8 @@ def load_train_test(dataset="digits", *, root=None, test_size=0.25, random_state
                     f"data/{shared[dataset]}, or pass a torchvision root folder")
             loader = load_cifar10 if dataset == "cifar10" else load_mnist
             tr, te = loader(root, "train"), loader(root, "test")
-            return tr.images, tr.target, te.images, te.target, tr.target_names
+            return (tr.images, tr.target, *_shuffled(te.images, te.target, random_state),
+                    tr.target_names)
     path = Path(dataset).expanduser()
     if not path.exists():
         raise FileNotFoundError(
@@ -332,12 +337,17 @@ def load_train_test(dataset="digits", *, root=None, test_size=0.25, random_state
         names = np.array(sorted({r[2] for r in records if r[0] in ("train", "test")}))
         tr, te = (_records_to_bunch([r[1:] for r in records if r[0] == s], path, s, names)
                   for s in ("train", "test"))
-        return tr.images, tr.target, te.images, te.target, names
+        return (tr.images, tr.target, *_shuffled(te.images, te.target, random_state), names)
     if len(splits) > 1:
         raise ValueError(f"{path} holds splits {sorted(map(str, splits))}; expected 'train' "
                          "and 'test', or a single one")
     full = _records_to_bunch([r[1:] for r in records], path, None)
     return _split(full, test_size, random_state)
+
+
+def _shuffled(X, y, random_state):
+    order = check_random_state(random_state).permutation(len(y))
+    return X[order], y[order]
 
 
 def _split(bunch, test_size, random_state):

@@ -71,6 +71,24 @@ def test_load_train_test_on_a_folder_without_splits(tmp_path):
     assert len(X_tr) == len(X_te) == 4 and list(names) == ["cat", "dog"]
 
 
+def test_load_train_test_shuffles_the_test_split_of_a_folder(tmp_path):
+    # folders list images class by class: without the seeded shuffle, X_test[:n] of
+    # CIFAR-10 held one or two classes (a t-SNE of 2,000 test images showed two)
+    root = _make_folder(tmp_path / "d", classes=("a", "b", "c", "d"), n=8)
+    folder = load_image_folder(root, split="test")
+    X_tr, y_tr, X_te, y_te, names = load_train_test(str(root), random_state=0)
+    assert list(names) == ["a", "b", "c", "d"]
+    assert np.bincount(y_te).tolist() == [8] * 4
+    assert len(np.unique(y_te[:8])) > 1                 # a prefix mixes classes
+    # every image keeps its own label
+    key = {img.tobytes(): t for img, t in zip(folder.images, folder.target)}
+    assert [key[img.tobytes()] for img in X_te] == y_te.tolist()
+    again = load_train_test(str(root), random_state=0)
+    np.testing.assert_array_equal(again[3], y_te)       # seeded
+    assert load_train_test(str(root), random_state=1)[3].tolist() != y_te.tolist()
+    np.testing.assert_array_equal(y_tr, np.sort(y_tr))  # the training split keeps its order
+
+
 def test_torchvision_loaders_say_how_to_get_missing_data(tmp_path):
     with pytest.raises(FileNotFoundError, match="download=True"):
         load_cifar10(tmp_path)

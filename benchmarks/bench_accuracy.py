@@ -84,6 +84,16 @@ EXPERIMENTS = {
         "report_networks", "report 001 network 1: BN + dropout 3×3 net, SGD lr 0.1, 10 epochs",
         "test 0.772, train 0.807",
         lambda t: f"test {t['test_acc'][0]:.3f}, train {t['train_acc'][0]:.3f}"),
+    "layer_probes": (
+        "layer_probes", "report 000 task 1: linear probe on flatten / fc1 / fc2, L2 0.05 on the "
+        "fc layers (ours: 10 epochs, multinomial logistic probe)",
+        "LinearSVC 0.634 / 0.753 / 0.769 (38 epochs); CNN 0.776",
+        lambda t: f"{_fmt(t['l2_fc'][:3])}; CNN {t['l2_fc'].iloc[3]:.3f}"),
+    "siamese_cifar10": (
+        "siamese", "report 000 task 2: contrastive siamese tf_cifar10 net (ours: 10 epochs)",
+        "test pair loss 0.055; LinearSVC 0.26",
+        lambda t: (f"test pair loss {t['test_pair_loss'][0]:.3f}; "
+                   f"LinearSVC {t['linear_svc_test_acc'][0]:.3f}")),
     "transfer_strategies": (
         "transfer_strategies", "report 000 task 3: frozen / retrain / refine after k / later "
         "stages", "frozen 0.792, retrain 0.864, refine ≈ retrain",
@@ -94,14 +104,17 @@ DATA = {"siamese_digits": "digits (embedded)", "siamese_mnist": "MNIST",
         "pretrained_layer_probes": "CIFAR-10, ResNet-20",
         "truncated_backbones": "ResNet-20 → MNIST", "filter_stride_sweep": "MNIST",
         "filter_stride_sweep_cifar10": "CIFAR-10", "report_networks_bn_dropout_3x3": "CIFAR-10",
-        "l2_selected_layers": "CIFAR-10",
+        "l2_selected_layers": "CIFAR-10", "layer_probes": "CIFAR-10",
+        "siamese_cifar10": "CIFAR-10",
         "transfer_strategies": "ResNet-20 → MNIST"}
 # Entries that are a registered experiment run with other parameters: name -> (experiment, params)
 VARIANTS = {"filter_stride_sweep_cifar10": ("filter_stride_sweep", {"dataset": "cifar10"}),
-            "report_networks_bn_dropout_3x3": ("report_networks", {"nets": ["bn_dropout_3x3"]})}
+            "report_networks_bn_dropout_3x3": ("report_networks", {"nets": ["bn_dropout_3x3"]}),
+            "layer_probes": ("layer_probes", {"runs": ["l2_fc"]}),
+            "siamese_cifar10": ("siamese_cifar10", {"epochs": 10})}
 # Longer than about 30 minutes on the 2-core CPU: started only with --long.
 LONG = {"filter_stride_sweep_cifar10", "l2_selected_layers", "transfer_strategies",
-        "report_networks_bn_dropout_3x3"}
+        "report_networks_bn_dropout_3x3", "layer_probes", "siamese_cifar10"}
 
 
 def main(argv=None):

@@ -33,13 +33,23 @@ def test_bad_options_one_line_error(argv, match, capsys):
     assert len(err.splitlines()) == 1 and match in err
 
 
-def test_list_and_reproduce_quick(tmp_path, capsys):
+def test_list_and_reproduce_quick(tmp_path, capsys, monkeypatch):
     assert main(["list"]) == 0
     assert "layer_probes" in capsys.readouterr().out
     assert main(["reproduce", "siamese_digits", "--quick", "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "siamese.csv")
     assert {"test_pair_loss", "linear_svc_test_acc", "precision_at_1"} <= set(table.columns)
     assert (tmp_path / "tsne_embedding.png").exists()
+    # the saved embedder is reused: same table without training
+    from sklearn_cnn import SiameseEmbedder
+
+    def no_fit(self, X, y):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(SiameseEmbedder, "fit", no_fit)
+    assert main(["reproduce", "siamese_digits", "--quick", "--out", str(tmp_path),
+                 "--set", "reuse_model=True"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "siamese.csv"), table)
 
 
 def test_layer_probes_table_layout(tmp_path):

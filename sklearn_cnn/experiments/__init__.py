@@ -7,14 +7,16 @@ use it). Run them with ``sklearn-cnn reproduce NAME`` or :func:`run_experiment`.
 """
 
 import inspect
+import time
 from pathlib import Path
 
+import joblib
 import pandas as pd
 
 from .._io import atomic_write
 
 __all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table",
-           "markdown"]
+           "markdown", "fit_or_load"]
 
 _EXPERIMENTS = {}
 
@@ -53,6 +55,26 @@ def run_experiment(name, out, quick=False, **params):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return fn(out, quick=quick, **params)
+
+
+def fit_or_load(estimator, X, y, path, key, reuse):
+    """Fit ``estimator`` and save it to ``path`` (atomically); or, when ``reuse`` and
+    ``path`` holds one fitted with the same ``key`` (e.g. dataset and sizes) and
+    parameters (verbose aside), load that instead. Returns (estimator, fit seconds)."""
+    def signature(est):
+        return key, repr(sorted((k, v) for k, v in est.get_params().items() if k != "verbose"))
+
+    if reuse and path.exists():
+        saved = joblib.load(path)
+        if signature(saved["estimator"]) == signature(estimator):
+            return saved["estimator"], saved["fit_seconds"]
+        print(f"{path} was trained with other data or parameters; training again")
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    fit_seconds = time.perf_counter() - start
+    atomic_write(path, lambda tmp: joblib.dump(
+        {"estimator": estimator, "fit_seconds": fit_seconds, "key": key}, tmp))
+    return estimator, fit_seconds
 
 
 def write_table(df, out, stem, floatfmt=".4f"):

@@ -2,16 +2,14 @@
 
 import time
 
-import joblib
 import pandas as pd
 
-from .._io import atomic_write
 
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
 from ..plot import embedding, learning_curves, save_figure
 from ..probing import default_probes, layer_features, probe_layers
-from . import register_experiment, write_table
+from . import fit_or_load, register_experiment, write_table
 
 __all__ = ["run_probe"]
 
@@ -35,7 +33,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     probes = default_probes(seed, probes)
     clf = CNNClassifier(preset, max_epochs=epochs, random_state=seed, verbose=verbose,
                         **train_params)
-    clf, fit_seconds = _fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib",
+    clf, fit_seconds = fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib",
                                     key=(dataset, quick, len(y_tr), len(y_te)),
                                     reuse=reuse_model)
     table, clf = probe_layers(clf, X_tr, y_tr, X_te, y_te, layers=layers,
@@ -58,25 +56,6 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                             random_state=seed)
             save_figure(fig, out / f"tsne_{layer}.png")
     return table
-
-
-def _fit_or_load(clf, X, y, path, key, reuse):
-    """Fit ``clf`` and save it to ``path``, or load it from there when ``reuse`` and
-    the saved run had the same ``key`` and parameters (verbose aside)."""
-    def signature(est):
-        return key, repr(sorted((k, v) for k, v in est.get_params().items() if k != "verbose"))
-
-    if reuse and path.exists():
-        saved = joblib.load(path)
-        if signature(saved["estimator"]) == signature(clf):
-            return saved["estimator"], saved["fit_seconds"]
-        print(f"{path} was trained with other data or parameters; training again")
-    start = time.perf_counter()
-    clf.fit(X, y)
-    fit_seconds = time.perf_counter() - start
-    atomic_write(path, lambda tmp: joblib.dump({"estimator": clf, "fit_seconds": fit_seconds,
-                                                "key": key}, tmp))
-    return clf, fit_seconds
 
 
 @register_experiment(

@@ -118,22 +118,40 @@ def embeddings(features_by_layer, y, method="tsne", *, target_names=None, max_po
     return fig
 
 
-def learning_curves(estimator, *, title=None):
+def learning_curves(estimator, *, title=None, loss_label=None):
     """Loss and accuracy per epoch from ``estimator.history_`` (train / valid / test).
 
     Columns ``test_loss`` / ``test_acc`` are drawn when the history has them.
+    A history without accuracy columns (e.g. a :class:`~sklearn_cnn.SiameseEmbedder`'s)
+    gets the loss panel only.
+
+    Parameters
+    ----------
+    estimator : fitted estimator with ``history_``, or a history DataFrame
+    title : str, default=None
+    loss_label : str, default=None
+        The loss axis label; None gives "cross-entropy loss" for a classifier's
+        history (one with accuracy columns), "<loss> pair loss" for an
+        estimator with a ``loss`` parameter (the siamese embedder), else "loss".
 
     Returns
     -------
-    matplotlib.figure.Figure with two axes: loss and accuracy.
+    matplotlib.figure.Figure with two axes (loss, accuracy) or one (loss).
     """
     from matplotlib.ticker import MaxNLocator
 
     history = estimator.history_ if hasattr(estimator, "history_") else estimator
-    fig, axes = _figure(1, 2)
-    for ax, metric, label in ((axes[0, 0], "loss", "cross-entropy loss"),
-                              (axes[0, 1], "acc", "accuracy")):
-        for split, style in (("train", "-"), ("valid", "--"), ("test", ":")):
+    splits = (("train", "-"), ("valid", "--"), ("test", ":"))
+    has_acc = any(f"{split}_acc" in history and history[f"{split}_acc"].notna().any()
+                  for split, _ in splits)
+    if loss_label is None:
+        loss = getattr(estimator, "loss", None)
+        loss_label = ("cross-entropy loss" if has_acc else
+                      f"{loss} pair loss" if isinstance(loss, str) else "loss")
+    panels = [("loss", loss_label)] + ([("acc", "accuracy")] if has_acc else [])
+    fig, axes = _figure(1, len(panels))
+    for ax, (metric, label) in zip(axes[0], panels):
+        for split, style in splits:
             col = f"{split}_{metric}"
             if col in history and history[col].notna().any():
                 ax.plot(history["epoch"], history[col], style, marker="o", ms=3, label=split)

@@ -30,3 +30,16 @@ def test_learning_curves(small_digits):
     loss_ax, acc_ax = fig.axes[:2]
     assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
     assert [l.get_label() for l in loss_ax.get_lines()] == ["train", "valid"]
+    assert loss_ax.get_ylabel() == "cross-entropy loss"
+
+
+def test_learning_curves_without_accuracy_has_one_panel(digits):
+    from sklearn_cnn import SiameseEmbedder
+
+    emb = SiameseEmbedder(max_epochs=2, verbose=0, random_state=0).fit(
+        digits.images[:200], digits.target[:200])
+    fig = plot.learning_curves(emb)
+    assert len(fig.axes) == 1
+    assert fig.axes[0].get_ylabel() == "contrastive pair loss"
+    assert [l.get_label() for l in fig.axes[0].get_lines()] == ["train", "valid"]
+    assert plot.learning_curves(emb.history_, loss_label="L").axes[0].get_ylabel() == "L"

@@ -81,7 +81,8 @@ EXPERIMENTS = {
         "3×3/1 0.712; 3×3/2 0.691; 5×5/2 0.625; 5×5/1 0.613",
         _sweep),
     "report_networks_bn_dropout_3x3": (
-        "report_networks", "report 001 network 1: BN + dropout 3×3 net, SGD lr 0.1, 10 epochs",
+        "report_networks",
+        "report 001 network 1: BN + dropout 3×3 net, plain SGD lr 0.1, 10 epochs",
         "test 0.772, train 0.807",
         lambda t: f"test {t['test_acc'][0]:.3f}, train {t['train_acc'][0]:.3f}"),
     "layer_probes": (

@@ -1,9 +1,6 @@
 """Layer-probing experiments (reference report 000, task 1) and the main job."""
 
-import time
-
 import pandas as pd
-
 
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
@@ -85,7 +82,8 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=10, runs=("no_l2", 
         sub.mkdir(exist_ok=True)
         t = run_probe(sub, dataset=dataset, preset="tf_cifar10", epochs=epochs,
                       probes=probes, seed=seed, quick=quick, verbose=verbose,
-                      reuse_model=reuse_model, lr=1e-4, batch_size=128, init="gaussian", init_std=0.01,
+                      reuse_model=reuse_model, lr=1e-4, batch_size=128, init="gaussian",
+                      init_std=0.01,
                       weight_decay=wd, weight_decay_layers=["fc*"] if wd else None)
         tables.append(t.assign(regularization=label))
     table = pd.concat(tables, ignore_index=True)

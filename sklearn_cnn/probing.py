@@ -48,7 +48,8 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
     names = [names] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n not in factories]
     if unknown or not names:
-        raise ValueError(f"unknown probe(s) {unknown}; choose from {sorted(factories)}")
+        raise ValueError(f"unknown probe(s) {unknown}; choose from {sorted(factories)}"
+                         if unknown else f"names must name at least one of {sorted(factories)}")
     return {name: factories[name]() for name in names}
 
 

@@ -112,3 +112,22 @@ def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
                        epochs=1, verbose=0)
     with pytest.raises(ValueError, match="runs must name one or more of"):
         run_experiment("layer_probes", tmp_path, quick=True, runs=["l2"], verbose=0)
+
+
+def test_fit_or_load_reuses_only_a_matching_run(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_cnn.experiments import fit_or_load
+
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    path = tmp_path / "m.joblib"
+    first, _ = fit_or_load(LogisticRegression(), X, y, path, key=("a", 4), reuse=True)
+    same, _ = fit_or_load(LogisticRegression(), X, y, path, key=("a", 4), reuse=True)
+    assert same is not first and same.coef_.tolist() == first.coef_.tolist()
+    # other data (key) or other parameters: trained again and saved over it
+    other_data = LogisticRegression()
+    assert fit_or_load(other_data, X, y, path, key=("b", 4), reuse=True)[0] is other_data
+    other_params = LogisticRegression(C=0.5)
+    assert fit_or_load(other_params, X, y, path, key=("b", 4), reuse=True)[0] is other_params
+    fresh = LogisticRegression()
+    assert fit_or_load(fresh, X, y, path, key=("a", 4), reuse=False)[0] is fresh

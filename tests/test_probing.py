@@ -43,3 +43,5 @@ def test_default_probes_by_name():
     assert default_probes()["knn"] is not default_probes()["knn"]
     with pytest.raises(ValueError, match=r"unknown probe\(s\) \['svm9'\]; choose from"):
         default_probes(names=["svm9"])
+    with pytest.raises(ValueError, match="names must name at least one of"):
+        default_probes(names=[])

@@ -61,12 +61,12 @@ def fit_or_load(estimator, X, y, path, key, reuse):
     """Fit ``estimator`` and save it to ``path`` (atomically); or, when ``reuse`` and
     ``path`` holds one fitted with the same ``key`` (e.g. dataset and sizes) and
     parameters (verbose aside), load that instead. Returns (estimator, fit seconds)."""
-    def signature(est):
-        return key, repr(sorted((k, v) for k, v in est.get_params().items() if k != "verbose"))
+    def params(est):
+        return repr(sorted((k, v) for k, v in est.get_params().items() if k != "verbose"))
 
     if reuse and path.exists():
         saved = joblib.load(path)
-        if signature(saved["estimator"]) == signature(estimator):
+        if saved["key"] == key and params(saved["estimator"]) == params(estimator):
             return saved["estimator"], saved["fit_seconds"]
         print(f"{path} was trained with other data or parameters; training again")
     start = time.perf_counter()

@@ -10,6 +10,7 @@ in small overridable hooks of :class:`SkorchNet` (``train_step_single``,
 import contextlib
 import fnmatch
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
+from ._checkpoint import CheckpointMixin, TrainingCheckpoint, data_fingerprint, params_fingerprint
 from ._input import check_image_shape, check_images, check_positive_int
 
 OPTIMIZERS = {
@@ -174,8 +176,8 @@ class FastPathMixin:
         return state
 
 
-class SkorchNet(AugmentMixin, FastPathMixin, NeuralNetClassifier):
-    """skorch's classifier with train-time augmentation and the opt-in fast path."""
+class SkorchNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNetClassifier):
+    """skorch's classifier with checkpoints, train-time augmentation and the opt-in fast path."""
 
 
 class RecordLR(Callback):
@@ -325,6 +327,25 @@ class TrainingMixin:
         self.n_features_in_ = int(np.prod(self.image_shape_))
         return images, classes, y_enc
 
+    def _training_seed(self, images, y):
+        """The seed of this fit, after opening ``checkpoint_dir`` (when set).
+
+        Call it in ``fit`` after validating the data and before any work that
+        uses the seed: a saved unfinished run of the same parameters and data
+        gives its own seed back (so ``random_state=None`` resumes the same run),
+        and a saved run of other parameters or data raises ValueError before
+        any training.
+        """
+        self._checkpoint = None
+        if self.checkpoint_dir is None:
+            return seed_from(self.random_state)
+        ckpt = TrainingCheckpoint.open(self.checkpoint_dir, params_fingerprint(self),
+                                       data_fingerprint(images, y))
+        if ckpt.seed is None:
+            ckpt.seed = seed_from(self.random_state)
+        self._checkpoint = ckpt
+        return ckpt.seed
+
     def _check_training_params(self):
         if isinstance(self.optimizer, str):
             if self.optimizer not in OPTIMIZERS:
@@ -460,11 +481,22 @@ class TrainingMixin:
             verbose=int(self.verbose),
             augment=augment,
             fast_path=check_fast_path(self.fast_path),
+            checkpoint=self.__dict__.pop("_checkpoint", None),
             **opt_kwargs,
             **net_kwargs,
         )
         with torch_seed(seed, self.device):
             self.net_.fit(X, y)
+        self.interrupted_ = self.net_.interrupted_
+        if self.interrupted_:
+            done = self.net_.epochs_completed_
+            where = (f"Call fit again with the same arguments to continue after epoch {done} "
+                     f"(checkpoint in {str(self.net_.checkpoint.directory)!r})"
+                     if self.net_.checkpoint is not None else
+                     "Pass checkpoint_dir=<folder> to make a run resumable")
+            warnings.warn(f"{type(self).__name__}.fit was interrupted after {done} of "
+                          f"{self.max_epochs} epoch(s); the estimator holds the weights of that "
+                          f"point and interrupted_ is True. {where}.", UserWarning, stacklevel=3)
         return self
 
     @property

@@ -85,6 +85,11 @@ class ImageBatches:
     def shape(self):
         return self._view.shape
 
+    @property
+    def source(self):
+        """The validated input array (its original layout and dtype), not converted."""
+        return self._source
+
     def __len__(self):
         return self._view.shape[0]
 

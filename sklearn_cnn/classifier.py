@@ -96,6 +96,15 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, shuffling, dropout, augmentation and the
         validation split: the same int gives identical results on CPU.
+    checkpoint_dir : str, path-like or None, default=None
+        Folder for a resumable run: after every epoch the complete training
+        state (weights, optimizer, LR schedule, early stopping, history, step
+        counters and random states) is written atomically to
+        ``checkpoint_dir/checkpoint.pt``. ``fit`` on a folder holding an
+        unfinished run of the same parameters and data continues after its last
+        completed epoch, bit-identical to an uninterrupted run on CPU; a
+        finished run is loaded without training; another run's checkpoint
+        raises ValueError (delete the file to start over). None writes nothing.
     verbose : int, default=1
         0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
 
@@ -113,6 +122,10 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         The skorch net that trained it.
     history_ : pandas.DataFrame
         One row per epoch: epoch, train_loss, train_acc, valid_loss, valid_acc, lr, dur.
+    interrupted_ : bool
+        True when ``fit`` was stopped by Ctrl-C (KeyboardInterrupt) before its
+        last epoch; the weights are those of that point. Fit again with the same
+        ``checkpoint_dir`` to continue.
 
     Examples
     --------
@@ -133,7 +146,8 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
                  early_stopping=False, patience=5, lr_schedule=None, lr_gamma=0.95,
                  lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
                  weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
-                 fast_path=None, callbacks=None, random_state=None, verbose=1):
+                 fast_path=None, callbacks=None, random_state=None, checkpoint_dir=None,
+                 verbose=1):
         self.architecture = architecture
         self.kernel_size = kernel_size
         self.stride = stride
@@ -166,6 +180,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         self.fast_path = fast_path
         self.callbacks = callbacks
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     # -- hooks (override in subclasses) -----------------------------------
@@ -198,7 +213,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         """
         self._check_training_params()
         images, self.classes_, y_enc = self._check_xy(X, y, self.image_shape)
-        seed = seed_from(self.random_state)
+        seed = self._training_seed(images, y_enc)
         with torch_seed(seed, self.device):
             module = self._build_module(images, len(self.classes_))
             init_weights(module, self.init, self.init_std)

@@ -19,6 +19,7 @@ from skorch.helper import predefined_split
 from torch import nn
 from torch.nn import functional as F
 
+from ._checkpoint import CheckpointMixin
 from ._base import (AugmentMixin, FastPathMixin, TrainingMixin, init_weights, seed_from,
                     torch_seed)
 from ._input import channel_stats, check_images
@@ -120,7 +121,7 @@ class EmbeddingNet(nn.Module):
         return out
 
 
-class SiameseNet(AugmentMixin, FastPathMixin, NeuralNet):
+class SiameseNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNet):
     """skorch net whose steps draw partners and apply the pair loss.
 
     The targets it is fitted on are pool indices; ``pools`` holds, per phase
@@ -130,6 +131,10 @@ class SiameseNet(AugmentMixin, FastPathMixin, NeuralNet):
     def __init__(self, *args, pools=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.pools = pools
+
+    def checkpoint_generators(self):
+        # The training partners are drawn from this generator batch by batch.
+        return {"pairs": self.pools["train"][2].rng}
 
     def _pair_loss(self, Xi, idx, phase, training):
         images, labels, sampler, fixed = self.pools[phase]
@@ -186,7 +191,7 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     init, init_std, optimizer, lr, momentum, nesterov, batch_size, max_epochs, \
 validation_fraction, early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, \
 lr_anneal_T, weight_decay, weight_decay_layers, random_flip, random_shift, device, fast_path, \
-callbacks, random_state, verbose
+callbacks, random_state, checkpoint_dir, verbose
         Training options, as in :class:`CNNClassifier`. Validation pairs are
         drawn once (fixed) from the held-out images.
 
@@ -216,7 +221,8 @@ callbacks, random_state, verbose
                  validation_fraction=0.1, early_stopping=False, patience=5, lr_schedule=None,
                  lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
                  weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
-                 fast_path=None, callbacks=None, random_state=None, verbose=1):
+                 fast_path=None, callbacks=None, random_state=None, checkpoint_dir=None,
+                 verbose=1):
         self.architecture = architecture
         self.embedding_dim = embedding_dim
         self.loss = loss
@@ -249,6 +255,7 @@ callbacks, random_state, verbose
         self.fast_path = fast_path
         self.callbacks = callbacks
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     def _check_params(self):
@@ -270,7 +277,7 @@ callbacks, random_state, verbose
         """Train the embedding on pairs drawn from images ``X`` with labels ``y``."""
         self._check_params()
         images, _, labels = self._check_xy(X, y, self.image_shape)
-        seed = seed_from(self.random_state)
+        seed = self._training_seed(images, labels)
         rng = np.random.RandomState(seed)
         train_idx, valid_idx = self._split(labels, rng)
         with torch_seed(seed, self.device):

@@ -150,7 +150,8 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         Learning rate of the backbone's parameters (None: ``lr``).
     optimizer, lr, momentum, nesterov, batch_size, max_epochs, validation_fraction, \
 early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, lr_anneal_T, weight_decay, \
-random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_state, verbose
+random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_state, \
+checkpoint_dir, verbose
         As in :class:`CNNClassifier`; ``weight_decay`` and ``init`` apply to the head.
 
     Attributes
@@ -178,7 +179,7 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
                  lr_schedule=None, lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None,
                  weight_decay=0.0, random_flip=False, random_shift=0, init=None,
                  init_std=0.01, device="cpu", fast_path=None, callbacks=None, random_state=None,
-                 verbose=1):
+                 checkpoint_dir=None, verbose=1):
         self.backbone = backbone
         self.layer = layer
         self.head = head
@@ -208,6 +209,7 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
         self.fast_path = fast_path
         self.callbacks = callbacks
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
@@ -284,7 +286,7 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
         """
         self._check_params()
         images, self.classes_, y_enc = self._check_xy(X, y, lazy=True)
-        seed = seed_from(self.random_state)
+        seed = self._training_seed(images, y_enc)
         bb = self._make_backbone()
         bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
         self.backbone_ = bb

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from .experiments import COMPLETE, mark_complete
+
 __all__ = ["main"]
 
 
@@ -143,15 +145,25 @@ def _probe(args):
         raise CLIError("--epochs must be at least 1")
     out = _out_dir(args, "probe")
     out.mkdir(parents=True, exist_ok=True)
+    (out / COMPLETE).unlink(missing_ok=True)
+    _say_where(args, out)
     try:
         table = run_probe(out, dataset=args.dataset, preset=args.preset, epochs=args.epochs,
                           layers=args.layers, probes=args.probes, seed=args.seed,
                           quick=args.quick, tsne=not args.no_tsne, data_root=args.data_root)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
+    mark_complete(out, {"command": "probe", **vars(args)})
     print()
     print(markdown(table))
     print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+
+
+def _say_where(args, out):
+    """Tell where the results go and how to continue the run if it is stopped."""
+    if args.out is None:
+        print(f"writing to {out}; if stopped, run the same command with --out {out} to "
+              "continue")
 
 
 def _list(args):
@@ -164,6 +176,7 @@ def _reproduce(args):
     from .experiments import run_experiment
 
     out = _out_dir(args, args.name)
+    _say_where(args, out)
     params = {}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -203,6 +216,12 @@ def main(argv=None):
     except CLIError as exc:
         print(f"sklearn-cnn: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Nothing is recorded as finished: no COMPLETE marker, no result of the
+        # interrupted fit; its checkpoint holds the last completed epoch.
+        print("\nsklearn-cnn: interrupted. The last completed epoch is saved: run the same "
+              "command (same --out) again to continue.", file=sys.stderr)
+        return 130
     return 0
 
 

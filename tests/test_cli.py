@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -40,13 +41,13 @@ def test_list_and_reproduce_quick(tmp_path, capsys, monkeypatch):
     table = pd.read_csv(tmp_path / "siamese.csv")
     assert {"test_pair_loss", "linear_svc_test_acc", "precision_at_1"} <= set(table.columns)
     assert (tmp_path / "tsne_embedding.png").exists()
-    # the saved embedder is reused: same table without training
-    from sklearn_cnn import SiameseEmbedder
+    # the finished embedder is reused from its checkpoint: same table without training
+    from sklearn_cnn.siamese import SiameseNet
 
-    def no_fit(self, X, y):
+    def no_step(self, *args, **kwargs):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(SiameseEmbedder, "fit", no_fit)
+    monkeypatch.setattr(SiameseNet, "train_step", no_step)
     assert main(["reproduce", "siamese_digits", "--quick", "--out", str(tmp_path),
                  "--set", "reuse_model=True"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "siamese.csv"), table)
@@ -85,7 +86,7 @@ def test_every_experiment_runs_quick(name, tmp_path):
 
 
 def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
-    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn._base import SkorchNet
     from sklearn_cnn.experiments import run_experiment
 
     wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
@@ -96,38 +97,71 @@ def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
     first = pd.read_csv(tmp_path / "l2_fc" / "probe.csv")
     assert (tmp_path / "l2_fc" / "cnn.joblib").exists()
 
-    # reuse_model loads the saved network instead of training: same numbers, no fit
-    def no_fit(self, X, y):
+    # the finished network is loaded from its checkpoint: same numbers, no training step
+    def no_step(self, *args, **kwargs):
         raise AssertionError("trained again although the saved model matches")
 
-    monkeypatch.setattr(CNNClassifier, "fit", no_fit)
+    monkeypatch.setattr(SkorchNet, "train_step", no_step)
     run_experiment("layer_probes", tmp_path, quick=True, runs=["l2_fc"], reuse_model=True,
                    probes=["linear_svc", "logistic"], verbose=0)
     again = pd.read_csv(tmp_path / "l2_fc" / "probe.csv")
     pd.testing.assert_frame_equal(first.drop(columns="fit_seconds"),
                                   again.drop(columns="fit_seconds"))
-    # a different setting (other epochs) does not match, so it trains
-    with pytest.raises(AssertionError, match="trained again"):
+    # a different setting (other epochs) is another run: a clear error, nothing trained
+    with pytest.raises(ValueError, match=r"max_epochs=2 there, 1 now"):
         run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc", reuse_model=True,
                        epochs=1, verbose=0)
     with pytest.raises(ValueError, match="runs must name one or more of"):
         run_experiment("layer_probes", tmp_path, quick=True, runs=["l2"], verbose=0)
 
 
-def test_fit_or_load_reuses_only_a_matching_run(tmp_path):
-    from sklearn.linear_model import LogisticRegression
-
+def test_fit_or_load_reuses_a_finished_run_and_retrains_on_request(tmp_path, digits,
+                                                                    monkeypatch):
+    from sklearn_cnn import CNNClassifier
+    from sklearn_cnn._base import SkorchNet
     from sklearn_cnn.experiments import fit_or_load
 
-    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    X, y = digits.images[:120], digits.target[:120]
     path = tmp_path / "m.joblib"
-    first, _ = fit_or_load(LogisticRegression(), X, y, path, key=("a", 4), reuse=True)
-    same, _ = fit_or_load(LogisticRegression(), X, y, path, key=("a", 4), reuse=True)
-    assert same is not first and same.coef_.tolist() == first.coef_.tolist()
-    # other data (key) or other parameters: trained again and saved over it
-    other_data = LogisticRegression()
-    assert fit_or_load(other_data, X, y, path, key=("b", 4), reuse=True)[0] is other_data
-    other_params = LogisticRegression(C=0.5)
-    assert fit_or_load(other_params, X, y, path, key=("b", 4), reuse=True)[0] is other_params
-    fresh = LogisticRegression()
-    assert fit_or_load(fresh, X, y, path, key=("a", 4), reuse=False)[0] is fresh
+    make = lambda: CNNClassifier(max_epochs=2, random_state=0, verbose=0)  # noqa: E731
+    first, _ = fit_or_load(make(), X, y, path)
+    assert path.exists() and (tmp_path / "m.ckpt" / "checkpoint.pt").exists()
+    steps, real_step = [], SkorchNet.train_step
+
+    def counting_step(self, *args, **kwargs):
+        steps.append(1)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(SkorchNet, "train_step", counting_step)
+    same, seconds = fit_or_load(make(), X, y, path)
+    assert steps == [] and seconds > 0
+    np.testing.assert_array_equal(same.predict_proba(X), first.predict_proba(X))
+    fresh, _ = fit_or_load(make(), X, y, path, reuse=False)
+    assert len(steps) > 0
+    np.testing.assert_array_equal(fresh.predict_proba(X), first.predict_proba(X))
+
+
+def test_interrupted_experiment_exits_130_and_resumes_on_the_same_out(tmp_path, monkeypatch,
+                                                                      capsys):
+    from sklearn_cnn._base import SkorchNet
+    from sklearn_cnn.cli import main
+
+    out = tmp_path / "run"
+    argv = ["reproduce", "layer_probes", "--quick", "--out", str(out), "--set", "runs=l2_fc"]
+    calls, real_step = [], SkorchNet.train_step
+
+    def interrupting_step(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:  # in the second of the two epochs
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(SkorchNet, "train_step", interrupting_step)
+    with pytest.warns(UserWarning, match="interrupted after 1 of 2"):
+        assert main(argv) == 130
+    assert "run the same command" in capsys.readouterr().err
+    assert not (out / "COMPLETE").exists() and not (out / "l2_fc" / "probe.csv").exists()
+    monkeypatch.setattr(SkorchNet, "train_step", real_step)
+    assert main(argv) == 0
+    assert "resumed at epoch 1 of 2" in capsys.readouterr().out
+    assert (out / "COMPLETE").exists() and (out / "l2_fc" / "probe.csv").exists()

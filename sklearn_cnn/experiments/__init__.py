@@ -4,9 +4,16 @@ Each experiment is a function ``fn(out, quick=False, **params) -> DataFrame``
 that writes its tables (CSV + markdown) and figures into the folder ``out``.
 ``quick=True`` runs a seconds-long version on the embedded digits (the tests
 use it). Run them with ``sklearn-cnn reproduce NAME`` or :func:`run_experiment`.
+
+Every network an experiment trains goes through :func:`fit_or_load`, with a
+checkpoint in the output folder: running the same experiment again on the
+same folder resumes an interrupted run where it stopped and reuses the
+finished fits. ``out/COMPLETE`` is written last, when every result is there.
 """
 
 import inspect
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +23,7 @@ import pandas as pd
 from .._io import atomic_write
 
 __all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table",
-           "markdown", "fit_or_load"]
+           "markdown", "fit_or_load", "mark_complete", "COMPLETE"]
 
 _EXPERIMENTS = {}
 
@@ -54,27 +61,59 @@ def run_experiment(name, out, quick=False, **params):
                          f"it takes {sorted(accepted)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return fn(out, quick=quick, **params)
+    marker = out / COMPLETE
+    marker.unlink(missing_ok=True)  # written again only when everything is
+    table = fn(out, quick=quick, **params)
+    mark_complete(out, {"experiment": name, "quick": quick, **params})
+    return table
 
 
-def fit_or_load(estimator, X, y, path, key, reuse):
-    """Fit ``estimator`` and save it to ``path`` (atomically); or, when ``reuse`` and
-    ``path`` holds one fitted with the same ``key`` (e.g. dataset and sizes) and
-    parameters (verbose aside), load that instead. Returns (estimator, fit seconds)."""
-    def params(est):
-        return repr(sorted((k, v) for k, v in est.get_params().items() if k != "verbose"))
+def mark_complete(out, settings):
+    """Write ``out/COMPLETE`` (the settings as JSON): every result of the run is written."""
+    text = json.dumps({k: repr(v) if not isinstance(v, (str, int, float, bool, type(None)))
+                       else v for k, v in settings.items()}, indent=1)
+    atomic_write(Path(out) / COMPLETE, lambda tmp: Path(tmp).write_text(text + "\n"))
 
-    if reuse and path.exists():
-        saved = joblib.load(path)
-        if saved["key"] == key and params(saved["estimator"]) == params(estimator):
-            return saved["estimator"], saved["fit_seconds"]
-        print(f"{path} was trained with other data or parameters; training again")
+
+def fit_or_load(estimator, X, y, path, *, reuse=True, **fit_params):
+    """Fit ``estimator`` resumably and save it to ``path``; returns (estimator, fit seconds).
+
+    The one way an experiment trains a network. The estimator trains with
+    ``checkpoint_dir=<path without suffix>.ckpt`` (unless it has one or takes
+    none), so that running the experiment again on the same folder continues
+    an interrupted fit after its last completed epoch and loads a finished one
+    without training (same parameters and data only: another run's
+    checkpoint raises a ValueError naming what differs). ``reuse=False``
+    deletes a saved run first and trains from the start.
+
+    Nothing is unpickled: a finished run comes back from its checkpoint
+    (tensors and plain data). ``path`` (joblib) is written for the user, atomically.
+    A fit stopped by Ctrl-C raises KeyboardInterrupt here, so that no
+    experiment records an unfinished run. ``fit seconds`` add up the epochs'
+    durations over every session of the run (plus this call's set-up).
+    """
+    path = Path(path)
+    params = estimator.get_params(deep=False)
+    if "checkpoint_dir" in params and params["checkpoint_dir"] is None:
+        estimator.set_params(checkpoint_dir=path.with_suffix(".ckpt"))
+    ckpt_dir = estimator.get_params(deep=False).get("checkpoint_dir")
+    if not reuse and ckpt_dir is not None:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
     start = time.perf_counter()
-    estimator.fit(X, y)
+    estimator.fit(X, y, **fit_params)
     fit_seconds = time.perf_counter() - start
-    atomic_write(path, lambda tmp: joblib.dump(
-        {"estimator": estimator, "fit_seconds": fit_seconds, "key": key}, tmp))
+    if getattr(estimator, "interrupted_", False):
+        raise KeyboardInterrupt(f"training for {path.name} was interrupted")
+    net = getattr(estimator, "net_", None)
+    if net is not None and getattr(net, "resumed_at_epoch_", 0):
+        # Epochs trained in earlier sessions (or all of them, for a finished run).
+        fit_seconds += float(sum(row.get("dur", 0.0)
+                                 for row in net.history[:net.resumed_at_epoch_]))
+    atomic_write(path, lambda tmp: joblib.dump(estimator, tmp))
     return estimator, fit_seconds
+
+
+COMPLETE = "COMPLETE"
 
 
 def write_table(df, out, stem, floatfmt=".4f"):

@@ -13,14 +13,16 @@ __all__ = ["run_probe"]
 
 def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=None,
               probes=("linear_svc", "knn"), seed=0, quick=False, tsne=True, data_root=None,
-              reuse_model=False, verbose=1, **train_params):
+              reuse_model=True, verbose=1, **train_params):
     """Train ``preset`` on ``dataset``, probe its layers, write tables and figures.
 
     Writes ``probe.csv``, ``probe.md``, ``learning_curve.png``,
     ``tsne_<layer>.png`` and the trained network (``cnn.joblib``) into ``out``;
-    returns the probe table. With ``reuse_model=True`` a ``cnn.joblib`` left
-    there by a run with the same data and parameters is loaded instead of
-    training again (e.g. to re-run only the probes).
+    returns the probe table. The network trains with a checkpoint in
+    ``out/cnn.ckpt``: run again on the same ``out``, an interrupted training
+    resumes after its last completed epoch and a finished one is loaded
+    without training (so only the probes and figures run again);
+    ``reuse_model=False`` trains from the start.
     """
     X_tr, y_tr, X_te, y_te, names = load_train_test(dataset, root=data_root,
                                                     random_state=seed)
@@ -30,9 +32,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     probes = default_probes(seed, probes)
     clf = CNNClassifier(preset, max_epochs=epochs, random_state=seed, verbose=verbose,
                         **train_params)
-    clf, fit_seconds = fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib",
-                                    key=(dataset, quick, len(y_tr), len(y_te)),
-                                    reuse=reuse_model)
+    clf, fit_seconds = fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib", reuse=reuse_model)
     table, clf = probe_layers(clf, X_tr, y_tr, X_te, y_te, layers=layers,
                               probes=probes,
                               return_estimator=True, verbose=verbose)
@@ -62,7 +62,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                 "logistic by default, the report's one-vs-rest linear_svc)",
     reference="report 000, task 1: flatten 0.634, fc1 0.7528, fc2 0.7689 (with L2)")
 def layer_probes(out, quick=False, dataset="cifar10", epochs=10, runs=("no_l2", "l2_fc"),
-                 probes=("logistic",), reuse_model=False, seed=0, verbose=1):
+                 probes=("logistic",), reuse_model=True, seed=0, verbose=1):
     """Report 000's probe: tf_cifar10, Adam lr 1e-4, batch 128, N(0, 0.01) init.
 
     The default probe is multinomial logistic regression, whose cost is bounded;

@@ -12,7 +12,7 @@ import pandas as pd
 from ..datasets import load_train_test, subsample
 from ..plot import RecordWeightHistograms, _figure, save_figure, weight_histogram_progression
 from ..transfer import TransferClassifier
-from . import register_experiment, write_table
+from . import fit_or_load, register_experiment, write_table
 from .pretrained import backbone_features
 
 
@@ -67,7 +67,8 @@ def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", 
                                  batch_size=batch_size, weight_decay=0.05, init="gaussian",
                                  init_std=0.01, callbacks=record, random_state=seed,
                                  verbose=verbose, **params)
-        clf.fit(X_tr, y_tr, test_data=(X_te, y_te))
+        clf, _ = fit_or_load(clf, X_tr, y_tr, out / f"model_{name}.joblib",
+                             test_data=(X_te, y_te))
         h = clf.history_.copy()
         h["step"] = h["epoch"] * (len(clf.steps_) // len(h))
         histories[name], fitted[name] = h, clf
@@ -113,7 +114,8 @@ def transfer_last_layer(out, quick=False, dataset="mnist", backbone="resnet20", 
                                  head=(), max_epochs=2 if quick else epochs, lr=1e-3,
                                  batch_size=32, validation_fraction=None, random_state=seed,
                                  verbose=verbose)
-        clf.fit(Xs, ys, test_data=(X_te, y_te))
+        clf, _ = fit_or_load(clf, Xs, ys, out / f"model_{per_class * n_classes}.joblib",
+                             test_data=(X_te, y_te))
         histories[f"{per_class * n_classes} images"] = clf.history_
         rows.append({"n_train": per_class * n_classes, "train_acc": clf.score(Xs, ys),
                      "test_acc": clf.score(X_te, y_te)})
@@ -142,7 +144,8 @@ def truncated_backbones(out, quick=False, dataset="mnist", backbone="resnet20", 
                                  head=(1000,), max_epochs=1 if quick else epochs, lr=5e-4,
                                  lr_schedule="annealing", lr_anneal_T=50, random_state=seed,
                                  verbose=verbose)
-        clf.fit(X_tr, y_tr, test_data=(X_te, y_te))
+        clf, _ = fit_or_load(clf, X_tr, y_tr, out / f"model_{layer}.joblib",
+                             test_data=(X_te, y_te))
         histories[f"cut at {layer}"] = clf.history_
         rows.append({"cut_after": layer, "n_features": clf.backbone_.n_features_out_,
                      "train_acc": clf.score(X_tr, y_tr), "test_acc": clf.score(X_te, y_te)})

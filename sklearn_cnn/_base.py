@@ -35,6 +35,14 @@ OPTIMIZERS = {
 }
 LR_SCHEDULES = (None, "exponential", "multistep", "annealing")
 INITS = (None, "gaussian", "xavier", "kaiming")
+# How ``weight_decay`` (lambda) is read: the factor of lambda * w added to the gradient of
+# a coupled L2 penalty, or None for decoupled decay (AdamW: w -= lr * lambda * w).
+L2_CONVENTIONS = {
+    "pytorch": 1.0,     # torch.optim's weight_decay: gradient + lambda * w
+    "keras": 2.0,       # kernel_regularizer=l2(lambda): loss + lambda * sum(w**2)
+    "tf_l2_loss": 1.0,  # lambda * tf.nn.l2_loss(w): loss + lambda * sum(w**2) / 2
+    "decoupled": None,  # AdamW (Loshchilov & Hutter, 2019): w -= lr * lambda * w
+}
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
 
 
@@ -376,6 +384,20 @@ class TrainingMixin:
         if self.lr_schedule == "annealing" and not (
                 isinstance(self.lr_anneal_T, numbers.Real) and self.lr_anneal_T > 0):
             raise ValueError("lr_schedule='annealing' needs lr_anneal_T > 0 (lr / (1 + t/T))")
+        if self.l2_convention not in L2_CONVENTIONS:
+            raise ValueError(f"l2_convention must be one of {list(L2_CONVENTIONS)}, got "
+                             f"{self.l2_convention!r}")
+        if self.weight_decay:
+            opt = OPTIMIZERS.get(self.optimizer, self.optimizer)
+            if self.l2_convention == "decoupled" and opt not in (torch.optim.Adam,
+                                                                  torch.optim.AdamW):
+                raise ValueError("l2_convention='decoupled' is AdamW's weight decay: use "
+                                 "optimizer='adam' or 'adamw' (for SGD without momentum it "
+                                 "equals l2_convention='pytorch')")
+            if self.l2_convention != "decoupled" and opt is torch.optim.AdamW:
+                raise ValueError(f"optimizer='adamw' decays weights decoupled, not as an L2 "
+                                 f"term of the loss: use l2_convention='decoupled', or "
+                                 f"optimizer='adam' for l2_convention={self.l2_convention!r}")
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         check_fast_path(self.fast_path)
@@ -430,20 +452,24 @@ class TrainingMixin:
         the network is wrapped).
         """
         opt = OPTIMIZERS.get(self.optimizer, self.optimizer)
-        kwargs = {}
+        if self.weight_decay and self.l2_convention == "decoupled":
+            opt = torch.optim.AdamW
+        # Always explicit: AdamW's own default (0.01) would decay every parameter.
+        kwargs = {"optimizer__weight_decay": 0.0}
         if opt is torch.optim.SGD or opt is torch.optim.RMSprop:
             kwargs["optimizer__momentum"] = self.momentum
         if opt is torch.optim.SGD:
             kwargs["optimizer__nesterov"] = bool(self.nesterov)
         if self.weight_decay:
-            # Keras-style L2: on the weights of conv / linear layers, not biases or BN.
+            # As the reports' frameworks regularise: the weights of conv / linear layers,
+            # not biases or BN; lambda scaled to the convention (see L2_CONVENTIONS).
             names = [f"{decay_prefix}{layer}.{mname + '.' if mname else ''}weight"
                      for layer in decay_layers
                      for mname, m in module.get_submodule(decay_prefix + layer).named_modules()
                      if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
-            kwargs["optimizer__weight_decay"] = 0.0
+            factor = L2_CONVENTIONS[self.l2_convention] or 1.0
             kwargs["optimizer__param_groups"] = [
-                (name, {"weight_decay": float(self.weight_decay)}) for name in names]
+                (name, {"weight_decay": factor * float(self.weight_decay)}) for name in names]
         return opt, kwargs
 
     def _fit_net(self, module, X, y, *, decay_layers, seed, net_cls=SkorchNet,

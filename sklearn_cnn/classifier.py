@@ -73,8 +73,16 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
     lr_milestones : sequence of int, default=None
     lr_anneal_T : float, default=None
     weight_decay : float, default=0.0
-        L2 penalty on the weights of conv / linear layers (adds
-        ``weight_decay * w`` to the gradient).
+        L2 penalty lambda on the weights of conv / linear layers (not biases or
+        BatchNorm), read as ``l2_convention`` says.
+    l2_convention : {"pytorch", "keras", "tf_l2_loss", "decoupled"}, default="pytorch"
+        Which framework's L2 ``weight_decay`` is: ``"pytorch"`` (torch.optim's
+        ``weight_decay``: gradient + lambda w), ``"keras"``
+        (``kernel_regularizer=l2(lambda)``: loss + lambda sum(w^2), gradient
+        + 2 lambda w), ``"tf_l2_loss"`` (``lambda * tf.nn.l2_loss(w)``: loss +
+        lambda sum(w^2) / 2, gradient + lambda w) or ``"decoupled"`` (AdamW: w
+        -= lr lambda w after each step, outside Adam's scaling; needs
+        optimizer "adam" or "adamw"). ``train_loss`` never includes the penalty.
     weight_decay_layers : list of str, default=None
         Layer names (or glob patterns such as ``"fc*"``) the L2 penalty is
         limited to; None applies it to all layers.
@@ -145,7 +153,8 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
                  nesterov=False, batch_size=32, max_epochs=10, validation_fraction=0.1,
                  early_stopping=False, patience=5, lr_schedule=None, lr_gamma=0.95,
                  lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
+                 weight_decay_layers=None, l2_convention="pytorch", random_flip=False,
+                 random_shift=0, device="cpu",
                  fast_path=None, callbacks=None, random_state=None, checkpoint_dir=None,
                  verbose=1):
         self.architecture = architecture
@@ -174,6 +183,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         self.lr_anneal_T = lr_anneal_T
         self.weight_decay = weight_decay
         self.weight_decay_layers = weight_decay_layers
+        self.l2_convention = l2_convention
         self.random_flip = random_flip
         self.random_shift = random_shift
         self.device = device

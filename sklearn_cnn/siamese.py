@@ -190,8 +190,8 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
         See :class:`CNNClassifier`.
     init, init_std, optimizer, lr, momentum, nesterov, batch_size, max_epochs, \
 validation_fraction, early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, \
-lr_anneal_T, weight_decay, weight_decay_layers, random_flip, random_shift, device, fast_path, \
-callbacks, random_state, checkpoint_dir, verbose
+lr_anneal_T, weight_decay, weight_decay_layers, l2_convention, random_flip, random_shift, \
+device, fast_path, callbacks, random_state, checkpoint_dir, verbose
         Training options, as in :class:`CNNClassifier`. Validation pairs are
         drawn once (fixed) from the held-out images.
 
@@ -220,7 +220,8 @@ callbacks, random_state, checkpoint_dir, verbose
                  lr=1e-3, momentum=0.9, nesterov=False, batch_size=64, max_epochs=10,
                  validation_fraction=0.1, early_stopping=False, patience=5, lr_schedule=None,
                  lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, random_flip=False, random_shift=0, device="cpu",
+                 weight_decay_layers=None, l2_convention="pytorch", random_flip=False,
+                 random_shift=0, device="cpu",
                  fast_path=None, callbacks=None, random_state=None, checkpoint_dir=None,
                  verbose=1):
         self.architecture = architecture
@@ -249,6 +250,7 @@ callbacks, random_state, checkpoint_dir, verbose
         self.lr_anneal_T = lr_anneal_T
         self.weight_decay = weight_decay
         self.weight_decay_layers = weight_decay_layers
+        self.l2_convention = l2_convention
         self.random_flip = random_flip
         self.random_shift = random_shift
         self.device = device

@@ -150,7 +150,7 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         Learning rate of the backbone's parameters (None: ``lr``).
     optimizer, lr, momentum, nesterov, batch_size, max_epochs, validation_fraction, \
 early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, lr_anneal_T, weight_decay, \
-random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_state, \
+l2_convention, random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_state, \
 checkpoint_dir, verbose
         As in :class:`CNNClassifier`; ``weight_decay`` and ``init`` apply to the head.
 
@@ -177,7 +177,8 @@ checkpoint_dir, verbose
                  optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, batch_size=64,
                  max_epochs=10, validation_fraction=0.1, early_stopping=False, patience=5,
                  lr_schedule=None, lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None,
-                 weight_decay=0.0, random_flip=False, random_shift=0, init=None,
+                 weight_decay=0.0, l2_convention="pytorch", random_flip=False, random_shift=0,
+                 init=None,
                  init_std=0.01, device="cpu", fast_path=None, callbacks=None, random_state=None,
                  checkpoint_dir=None, verbose=1):
         self.backbone = backbone
@@ -201,6 +202,7 @@ checkpoint_dir, verbose
         self.lr_milestones = lr_milestones
         self.lr_anneal_T = lr_anneal_T
         self.weight_decay = weight_decay
+        self.l2_convention = l2_convention
         self.random_flip = random_flip
         self.random_shift = random_shift
         self.init = init

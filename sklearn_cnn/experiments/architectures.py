@@ -72,12 +72,14 @@ def filter_stride_sweep(out, quick=False, dataset="mnist", seed=0, epochs=None, 
     reference="report 004: no L2 71.20%, L2 on all 48.77%, L2 on selected layers 67.95%")
 def l2_selected_layers(out, quick=False, dataset="cifar10", weight_decay=0.01, seed=0,
                        verbose=1):
+    # Report 004 is Keras code: kernel_regularizer=l2(0.01) adds 0.01 * sum(w**2) to the
+    # loss, twice the gradient of torch's weight_decay=0.01.
     configs = [
         ("no L2", dict(architecture="cifar_3x3", max_epochs=15)),
         ("L2 on all layers", dict(architecture="cifar_3x3", max_epochs=15,
-                                  weight_decay=weight_decay)),
+                                  weight_decay=weight_decay, l2_convention="keras")),
         ("L2 on conv1, conv3, fc1", dict(architecture="cifar_3x3", max_epochs=20, lr=0.002,
-                                         weight_decay=weight_decay,
+                                         weight_decay=weight_decay, l2_convention="keras",
                                          weight_decay_layers=["conv1", "conv3", "fc1"])),
     ]
     table = _fit_rows(configs, _data(quick, dataset, seed), out, seed, verbose, quick)

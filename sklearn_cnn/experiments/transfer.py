@@ -64,7 +64,8 @@ def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", 
         clf = TransferClassifier(backbone_features(backbone, "avgpool" if backbone ==
                                                    "resnet20" else "pool4", quick, seed=seed),
                                  head=(256,), max_epochs=epochs, lr=1e-3 if quick else lr,
-                                 batch_size=batch_size, weight_decay=0.05, init="gaussian",
+                                 batch_size=batch_size, weight_decay=0.05,
+                                 l2_convention="tf_l2_loss", init="gaussian",
                                  init_std=0.01, callbacks=record, random_state=seed,
                                  verbose=verbose, **params)
         clf, _ = fit_or_load(clf, X_tr, y_tr, out / f"model_{name}.joblib",

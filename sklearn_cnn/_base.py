@@ -24,7 +24,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from ._checkpoint import CheckpointMixin, TrainingCheckpoint, data_fingerprint, params_fingerprint
+from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
+                          default_params_fingerprint, params_fingerprint)
 from ._input import check_image_shape, check_images, check_positive_int
 
 OPTIMIZERS = {
@@ -348,7 +349,8 @@ class TrainingMixin:
         if self.checkpoint_dir is None:
             return seed_from(self.random_state)
         ckpt = TrainingCheckpoint.open(self.checkpoint_dir, params_fingerprint(self),
-                                       data_fingerprint(images, y))
+                                       data_fingerprint(images, y),
+                                       default_params_fingerprint(self))
         if ckpt.seed is None:
             ckpt.seed = seed_from(self.random_state)
         self._checkpoint = ckpt

@@ -17,6 +17,7 @@ with the number of epochs (the early-stopping best weights are inside it).
 """
 
 import hashlib
+import inspect
 import math
 import os
 import random
@@ -29,7 +30,8 @@ from skorch.history import History
 
 from ._io import atomic_write, remove_stale_temps
 
-__all__ = ["TrainingCheckpoint", "CheckpointMixin", "params_fingerprint", "data_fingerprint"]
+__all__ = ["TrainingCheckpoint", "CheckpointMixin", "params_fingerprint",
+           "default_params_fingerprint", "data_fingerprint"]
 
 FORMAT = 1
 FILENAME = "checkpoint.pt"
@@ -84,6 +86,14 @@ def params_fingerprint(estimator):
     """``{parameter: canonical text}`` of an estimator's parameters that shape its fit."""
     return {k: describe(v) for k, v in sorted(estimator.get_params(deep=False).items())
             if k not in UNFINGERPRINTED}
+
+
+def default_params_fingerprint(estimator):
+    """:func:`params_fingerprint` of the estimator's defaults (a parameter added to the
+    package after a checkpoint was written matches it while it keeps its default)."""
+    signature = inspect.signature(type(estimator).__init__)
+    return {k: describe(p.default) for k, p in signature.parameters.items()
+            if p.default is not inspect.Parameter.empty and k not in UNFINGERPRINTED}
 
 
 def data_fingerprint(*arrays):
@@ -183,6 +193,8 @@ class TrainingCheckpoint:
         :func:`params_fingerprint` of the estimator.
     data : str
         :func:`data_fingerprint` of its training data.
+    defaults : dict, optional
+        :func:`default_params_fingerprint` of the estimator.
 
     Attributes
     ----------
@@ -194,9 +206,9 @@ class TrainingCheckpoint:
         resumes the same run).
     """
 
-    def __init__(self, directory, params, data):
+    def __init__(self, directory, params, data, defaults=None):
         self.directory = Path(directory)
-        self.params, self.data = params, data
+        self.params, self.data, self.defaults = params, data, defaults or {}
         self.state, self.seed = None, None
 
     @property
@@ -204,7 +216,7 @@ class TrainingCheckpoint:
         return self.directory / FILENAME
 
     @classmethod
-    def open(cls, directory, params, data):
+    def open(cls, directory, params, data, defaults=None):
         """Check ``directory`` (creating it), read a saved run and check it is this run's.
 
         Raises ValueError for a directory that is a file or unwritable, for an
@@ -213,7 +225,7 @@ class TrainingCheckpoint:
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"checkpoint_dir must be None or a folder path (str or "
                             f"os.PathLike), got {directory!r}")
-        ckpt = cls(directory, params, data)
+        ckpt = cls(directory, params, data, defaults)
         d = ckpt.directory
         if d.exists() and not d.is_dir():
             raise ValueError(f"checkpoint_dir={str(d)!r} is a file, not a folder")
@@ -247,7 +259,10 @@ class TrainingCheckpoint:
         return state
 
     def _check_same_run(self, state):
-        saved = state["params"]
+        saved = dict(state["params"])
+        for k, v in self.params.items():  # parameters newer than the checkpoint
+            if k not in saved and self.defaults.get(k) == v:
+                saved[k] = v
         diffs = [f"{k}={saved.get(k, '<absent>')} there, {self.params.get(k, '<absent>')} now"
                  for k in sorted(set(saved) | set(self.params))
                  if saved.get(k) != self.params.get(k)]

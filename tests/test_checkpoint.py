@@ -216,3 +216,15 @@ def test_atomic_write_removes_temp_files_of_a_killed_write(tmp_path):
     atomic_write(tmp_path / "curve.png", lambda tmp: Path(tmp).write_bytes(b"png"))
     assert (tmp_path / "curve.png").read_bytes() == b"png"
     assert not stale.exists() and other.exists()
+
+
+def test_a_parameter_added_later_matches_while_at_its_default(tmp_path, data):
+    make(tmp_path, max_epochs=1).fit(*data)
+    path = tmp_path / "ckpt" / FILENAME
+    state = torch.load(path, weights_only=True)
+    del state["params"]["l2_convention"]  # as written by a version without it
+    torch.save(state, path)
+    make(tmp_path, max_epochs=1).fit(*data)  # default: same run
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="l2_convention=<absent> there, 'keras' now"):
+        make(tmp_path, max_epochs=1, l2_convention="keras").fit(*data)

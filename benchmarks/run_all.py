@@ -37,6 +37,7 @@ BENCHMARKS = {
     "gridsearch": ("bench_gridsearch", []),
     "fast_path": ("bench_fast_path", []),
     "accuracy": ("bench_accuracy", []),
+    "checkpoint": ("bench_checkpoint", []),
 }
 
 
@@ -251,6 +252,11 @@ def write_page():
             lines += ["", "No full run recorded (see each page for why and for the command): "
                       + ", ".join(f"[`{n}`](experiments/{n}.md)" for n in missing) + "."]
         lines.append("")
+    checkpoint = _load("checkpoint")
+    if checkpoint:
+        from bench_checkpoint import section
+
+        lines += section(checkpoint).splitlines()
     tmp = DOC.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
     os.replace(tmp, DOC)  # never a half-written page

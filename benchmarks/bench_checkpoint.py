@@ -1,0 +1,161 @@
+"""Cost of ``checkpoint_dir``: one checkpoint write per epoch vs one epoch, tf_cifar10.
+
+Measured side by side in one process, on CIFAR-10-sized data (45,000 training
+images of 32x32x3 as after the 10 % validation split; random pixels: neither the
+step time nor the write time depends on them):
+
+1. the median time of one training step of ``CNNClassifier("tf_cifar10",
+   batch_size=128)`` (the report's batch), over ``--steps`` steps after a warm-up,
+   times the steps of an epoch, plus the validation pass over 5,000 images:
+   the epoch time;
+2. the median time of one checkpoint write of that run (weights, Adam state,
+   history, random states; temp file, fsync, rename), ``--writes`` times;
+3. once per fit: the fingerprint of the training data (hashing X and y).
+
+Overhead per epoch = write / epoch (target <= 2 %). Prints the CPU model and
+ISA flags. Usage:
+
+    python benchmarks/bench_checkpoint.py [--steps 40] [--writes 5] [--out results.json]
+        [--write-doc docs/benchmarks.md]
+"""
+
+import argparse
+import json
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from sklearn_cnn import CNNClassifier
+from sklearn_cnn._checkpoint import data_fingerprint
+from sklearn_cnn._input import check_images
+
+N_TRAIN, N_VALID, BATCH = 45_000, 5_000, 128
+
+
+def cpu_info():
+    """CPU model and the vector / matrix ISA flags that decide oneDNN's kernels."""
+    text = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", text)
+    flags = set(re.search(r"flags\s*:\s*(.*)", text).group(1).split())
+    isa = sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
+    return {"model": model.group(1).strip() if model else "unknown", "isa": isa,
+            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
+class StepTimer(Callback):
+    """Wall time of each training batch (forward, backward, optimizer step)."""
+
+    def initialize(self):
+        self.times_, self._t = [], None
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self._t = time.perf_counter()
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.times_.append(time.perf_counter() - self._t)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--writes", type=int, default=5)
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--write-doc", default=None,
+                   help="replace this benchmark's section in the given markdown page")
+    args = p.parse_args(argv)
+    info = cpu_info()
+    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
+          flush=True)
+
+    rng = np.random.RandomState(0)
+    n_fit = (args.steps + 5) * BATCH  # warm-up steps, then the timed ones
+    X = rng.randint(0, 256, (n_fit, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(n_fit) % 10
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory() as tmp:
+        clf = CNNClassifier("tf_cifar10", batch_size=BATCH, lr=1e-4, init="gaussian",
+                            init_std=0.01, max_epochs=1, validation_fraction=None,
+                            random_state=0, verbose=0, callbacks=[("timer", timer)],
+                            checkpoint_dir=tmp)
+        clf.fit(X, y)
+        step_s = statistics.median(clf.net_.callbacks_[-1][1].times_[5:])
+        Xv = rng.randint(0, 256, (N_VALID, 32, 32, 3), dtype=np.uint8)
+        start = time.perf_counter()
+        clf.predict_proba(Xv)
+        valid_s = time.perf_counter() - start
+        epoch_s = -(-N_TRAIN // BATCH) * step_s + valid_s
+        writes = []
+        for _ in range(args.writes):
+            start = time.perf_counter()
+            clf.net_._write_checkpoint()
+            writes.append(time.perf_counter() - start)
+        write_s = statistics.median(writes)
+        size_mb = (Path(tmp) / "checkpoint.pt").stat().st_size / 2 ** 20
+    full = rng.randint(0, 256, (N_TRAIN, 32, 32, 3), dtype=np.uint8)
+    images = check_images(full)
+    start = time.perf_counter()
+    data_fingerprint(images, np.arange(N_TRAIN) % 10)
+    hash_s = time.perf_counter() - start
+    result = {"cpu": info, "step_s": step_s, "epoch_s": epoch_s, "write_s": write_s,
+              "checkpoint_mb": size_mb, "fingerprint_s": hash_s,
+              "overhead_per_epoch": write_s / epoch_s}
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.write_doc:
+        write_section(Path(args.write_doc), result)
+    return result
+
+
+TITLE = "## Checkpoint overhead (`bench_checkpoint.py`)"
+
+
+def section(r):
+    cpu = r["cpu"]
+    return "\n".join([
+        TITLE,
+        "",
+        "`CNNClassifier(\"tf_cifar10\", batch_size=128, checkpoint_dir=...)` on CIFAR-10-sized "
+        "data (45,000 training images after the validation split): one checkpoint write per "
+        "epoch against one epoch, both measured in the same run (`python "
+        "benchmarks/bench_checkpoint.py --write-doc docs/benchmarks.md`). CPU: "
+        f"{cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])} "
+        f"(torch kernels: {cpu['torch_capability']}).",
+        "",
+        "| measure | value |",
+        "| --- | ---: |",
+        f"| training step (batch 128), median | {r['step_s'] * 1000:.0f} ms |",
+        f"| epoch (352 steps + validation of 5,000 images) | {r['epoch_s']:.0f} s |",
+        f"| checkpoint write (weights, Adam state, history, random states; fsync + rename) | "
+        f"{r['write_s']:.2f} s ({r['checkpoint_mb']:.0f} MB) |",
+        f"| **overhead per epoch** (target ≤ 2 %) | **{100 * r['overhead_per_epoch']:.2f} %** |",
+        f"| once per fit: fingerprint of X, y (45,000 images) | {r['fingerprint_s']:.2f} s |",
+        "",
+        "The ratio is what matters: both figures were taken in one process, so a loaded "
+        "machine slows both.",
+        "",
+    ])
+
+
+def write_section(path, result):
+    """Replace (or append) this benchmark's section of a markdown page."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    new = section(result)
+    pattern = re.compile(re.escape(TITLE) + r".*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda m: new, text) if pattern.search(text) else \
+        text.rstrip("\n") + "\n\n" + new
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

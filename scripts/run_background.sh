@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Start (or continue) one background reproduction run:
+#   scripts/run_background.sh NAME EXPERIMENT [--set KEY=VALUE ...]
+# Results, checkpoints and the log go to ~/.cache/sklearn-cnn-runs/NAME{/,.log}; one torch
+# thread (two such jobs share the 2 cores). SKLEARN_CNN_CODE names the checkout to run
+# (default: this one; a separate worktree keeps edits of the repo out of a running job).
+# SKLEARN_CNN_SHARED defaults to the shared/ folder beside the checkout.
+# Same command again continues it: the checkpoints are in its --out folder.
+set -u
+name=$1; shift
+here=$(cd "$(dirname "$0")/.." && pwd)
+code=${SKLEARN_CNN_CODE:-$here}
+shared=${SKLEARN_CNN_SHARED:-$(cd "$here/../shared" 2>/dev/null && pwd)}
+out=$HOME/.cache/sklearn-cnn-runs/$name
+mkdir -p "$out"
+cd "$code"
+OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg SKLEARN_CNN_SHARED=$shared \
+  PYTHONUNBUFFERED=1 PYTHONPATH="$code" nohup python -m sklearn_cnn.cli reproduce "$@" --out "$out" \
+  >> "$out.log" 2>&1 &
+echo "started $name (pid $!), log $out.log"

@@ -6,10 +6,11 @@ from .features import (CifarResNetFeatures, LayerFeatures, ResNetFeatures, Torch
 from .neighbors import WeightedKNNClassifier
 from .probing import probe_layers
 from .siamese import SiameseEmbedder
+from .linear_probe import LinearProbe
 from .transfer import TransferClassifier
 
 __version__ = "0.1.0"
-__all__ = ["CNNClassifier", "CifarResNetFeatures", "LayerFeatures", "ResNetFeatures",
+__all__ = ["CNNClassifier", "CifarResNetFeatures", "LayerFeatures", "LinearProbe", "ResNetFeatures",
            "SiameseEmbedder", "TorchvisionFeatures", "TransferClassifier", "VGGFeatures",
            "WeightedKNNClassifier",
            "probe_layers"]

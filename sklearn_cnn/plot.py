@@ -34,7 +34,7 @@ def _project(features, method, random_state, max_points):
         if X.shape[1] > 50:  # the usual PCA-50 first: faster t-SNE, same picture
             X = PCA(50, random_state=random_state).fit_transform(X)
         perplexity = min(30.0, max(2.0, (len(X) - 1) / 3))
-        coords = TSNE(2, perplexity=perplexity, init="pca",
+        coords = TSNE(2, perplexity=perplexity, init="pca", n_jobs=-1,  # neighbours: all cores
                       random_state=random_state).fit_transform(X)
     elif method == "pca":
         from sklearn.decomposition import PCA

@@ -5,7 +5,8 @@ Expected failures are declared here, in one place, each with its reason.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cnn import (CifarResNetFeatures, CNNClassifier, LayerFeatures, ResNetFeatures,
+from sklearn_cnn import (CifarResNetFeatures, CNNClassifier, LayerFeatures, LinearProbe,
+                         ResNetFeatures,
                          SiameseEmbedder, TorchvisionFeatures, TransferClassifier,
                          VGGFeatures,
                          WeightedKNNClassifier)
@@ -16,6 +17,8 @@ ESTIMATORS = [
     LayerFeatures(CNNClassifier(max_epochs=2, verbose=0, random_state=0)),
     SiameseEmbedder(max_epochs=2, verbose=0, random_state=0),
     WeightedKNNClassifier(),
+    LinearProbe(),
+    LinearProbe("log_loss"),
     CifarResNetFeatures(depth=8, random_state=0),
     # pooling="avg": unpooled layer1 maps differ by ~1e-6 between batch sizes (CPU conv
     # kernels), past check_methods_subset_invariance's tolerance; pooled features do not.
@@ -40,6 +43,7 @@ EXPECTED_FAILED_CHECKS = {
     "LayerFeatures": {},
     "SiameseEmbedder": {},
     "WeightedKNNClassifier": {},
+    "LinearProbe": {},
     "CifarResNetFeatures": {},
     "ResNetFeatures": {},
     "TorchvisionFeatures": {},

@@ -29,16 +29,18 @@ def test_probe_layers_custom_probes_cv_and_fitted_net(small_digits):
 
 
 def test_default_probes_by_name():
-    from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
+    from sklearn_cnn.linear_probe import LinearProbe
     from sklearn_cnn.probing import default_probes
 
     assert sorted(default_probes()) == ["knn", "linear_svc"]
-    probes = default_probes(3, names="logistic")
-    assert isinstance(probes["logistic"][-1], LogisticRegression)
-    assert probes["logistic"][-1].random_state == 3
-    assert isinstance(default_probes(names=["linear_svc"])["linear_svc"][-1], LinearSVC)
+    probes = default_probes(3, names=["logistic", "linear_svc", "liblinear_svc"])
+    assert probes["logistic"][-1].get_params()["loss"] == "log_loss"
+    assert isinstance(probes["linear_svc"][-1], LinearProbe)
+    assert probes["linear_svc"][-1].loss == "squared_hinge"
+    assert isinstance(probes["liblinear_svc"][-1], LinearSVC)
+    assert probes["liblinear_svc"][-1].random_state == 3
     # every call builds fresh, unfitted probes
     assert default_probes()["knn"] is not default_probes()["knn"]
     with pytest.raises(ValueError, match=r"unknown probe\(s\) \['svm9'\]; choose from"):

@@ -1,0 +1,106 @@
+"""LinearProbe: liblinear's and LogisticRegression's objectives, solved in torch."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from sklearn_cnn import LinearProbe
+
+
+@pytest.fixture(scope="module")
+def digits_features():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return X[:1200], y[:1200], X[1200:], y[1200:]
+
+
+def ovr_squared_hinge(coef, intercept, X, y, C, classes):
+    """liblinear's primal objective, intercept regularised (intercept_scaling=1)."""
+    total = 0.0
+    for k, c in enumerate(classes):
+        yk = np.where(y == c, 1.0, -1.0)
+        z = X @ coef[k] + intercept[k]
+        total += 0.5 * (coef[k] @ coef[k] + intercept[k] ** 2) + \
+            C * np.sum(np.maximum(0.0, 1.0 - yk * z) ** 2)
+    return total
+
+
+def multinomial_log_loss(coef, intercept, X, y, C):
+    Z = X @ coef.T + intercept
+    Z = Z - Z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(Z).sum(axis=1))
+    return C * np.sum(lse - Z[np.arange(len(y)), y]) + 0.5 * np.sum(coef ** 2)
+
+
+@pytest.mark.parametrize("C", [0.01, 1.0])
+def test_squared_hinge_reaches_liblinears_optimum(digits_features, C):
+    X, y, Xt, yt = digits_features
+    ref = LinearSVC(C=C, tol=1e-8, max_iter=100_000, dual=False).fit(X, y)
+    ours = LinearProbe(C=C, tol=1e-6).fit(X, y)
+    f_ref = ovr_squared_hinge(ref.coef_, ref.intercept_, X, y, C, ref.classes_)
+    f_ours = ovr_squared_hinge(ours.coef_.astype(float), ours.intercept_.astype(float), X, y,
+                               C, ours.classes_)
+    assert f_ours == pytest.approx(f_ref, rel=1e-6)
+    assert ours.objective_ == pytest.approx(f_ref, rel=1e-5)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-3)
+    assert (ours.predict(Xt) == ref.predict(Xt)).mean() == 1.0
+
+
+@pytest.mark.parametrize("C", [0.01, 1.0])
+def test_log_loss_reaches_logistic_regressions_optimum(digits_features, C):
+    X, y, Xt, yt = digits_features
+    ref = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
+    ours = LinearProbe("log_loss", C=C, tol=1e-5).fit(X, y)
+    f_ref = multinomial_log_loss(ref.coef_, ref.intercept_, X, y, C)
+    f_ours = multinomial_log_loss(ours.coef_.astype(float), ours.intercept_.astype(float), X,
+                                  y, C)
+    assert f_ours == pytest.approx(f_ref, rel=1e-5)
+    assert (ours.predict(Xt) == ref.predict(Xt)).mean() >= 0.995
+    np.testing.assert_allclose(ours.predict_proba(Xt), ref.predict_proba(Xt), atol=1e-2)
+
+
+def test_binary_problem_has_scikit_learns_layout(digits_features):
+    X, y = digits_features[0], digits_features[1]
+    mask = y < 2
+    ref = LinearSVC(dual=False, tol=1e-8).fit(X[mask], y[mask])
+    ours = LinearProbe(tol=1e-6).fit(X[mask], y[mask])
+    assert ours.coef_.shape == ref.coef_.shape == (1, 64)
+    np.testing.assert_allclose(ours.decision_function(X[mask][:20]),
+                               ref.decision_function(X[mask][:20]), atol=5e-3)
+    assert list(ours.classes_) == [0, 1]
+
+
+def test_string_labels_and_max_iter_warning(digits_features):
+    X, y = digits_features[0], digits_features[1]
+    labels = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                       "eight", "nine"])[y]
+    with pytest.warns(ConvergenceWarning, match="did not converge in 1 iterations"):
+        probe = LinearProbe(max_iter=1).fit(X, labels)
+    assert set(probe.predict(X[:50])) <= set(labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        LinearProbe().fit(X, labels)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(loss="hinge"), "loss must be one of"),
+    (dict(C=0), "C must be a float > 0"),
+    (dict(tol=-1.0), "tol must be a float > 0"),
+    (dict(max_iter=0), "max_iter must be an int >= 1"),
+])
+def test_bad_parameters_are_clear_errors(digits_features, kw, match):
+    with pytest.raises(ValueError, match=match):
+        LinearProbe(**kw).fit(*digits_features[:2])
+
+
+def test_predict_proba_only_for_log_loss(digits_features):
+    probe = LinearProbe().fit(*digits_features[:2])
+    assert not hasattr(probe, "predict_proba")
+    with pytest.raises(AttributeError, match="has no attribute 'predict_proba'"):
+        probe.predict_proba(digits_features[2])

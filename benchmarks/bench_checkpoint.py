@@ -113,7 +113,7 @@ def main(argv=None):
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     if args.write_doc:
-        write_section(Path(args.write_doc), result)
+        replace_section(Path(args.write_doc), TITLE, section(result))
     return result
 
 
@@ -147,11 +147,10 @@ def section(r):
     ])
 
 
-def write_section(path, result):
-    """Replace (or append) this benchmark's section of a markdown page."""
+def replace_section(path, title, new):
+    """Replace (or append) the section headed ``title`` of a markdown page."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    new = section(result)
-    pattern = re.compile(re.escape(TITLE) + r".*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(re.escape(title) + r".*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(lambda m: new, text) if pattern.search(text) else \
         text.rstrip("\n") + "\n\n" + new
     path.write_text(text)

@@ -38,6 +38,7 @@ BENCHMARKS = {
     "fast_path": ("bench_fast_path", []),
     "accuracy": ("bench_accuracy", []),
     "checkpoint": ("bench_checkpoint", []),
+    "linear_probe": ("bench_linear_probe", []),
 }
 
 
@@ -257,6 +258,11 @@ def write_page():
         from bench_checkpoint import section
 
         lines += section(checkpoint).splitlines()
+    linear = _load("linear_probe")
+    if linear:
+        from bench_linear_probe import section as linear_section
+
+        lines += linear_section(linear).splitlines()
     tmp = DOC.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines))
     os.replace(tmp, DOC)  # never a half-written page

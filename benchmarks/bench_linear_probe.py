@@ -1,0 +1,161 @@
+"""The linear probe at report scale: LinearProbe vs liblinear on tf_cifar10 flatten features.
+
+Features: the 4,096 ``flatten`` activations of a ``tf_cifar10`` CNNClassifier
+(``--model cnn.joblib``, e.g. a layer_probes run's, or else one trained here for
+``--epochs`` epochs with report 000's settings) on the shared CIFAR-10 copy,
+standardised. Measured in one run:
+
+1. on a training subsample of ``--subsample`` images, where liblinear's
+   ``LinearSVC`` (C=1) converges: its objective, test accuracy and time against
+   ``LinearProbe("squared_hinge", C=1)`` (targets: same objective within 1e-4
+   relative, test accuracy within 0.5 points);
+2. on all 45,000 training images: LinearProbe's time and test accuracy for the
+   squared hinge (target <= 2 min) and the multinomial log loss.
+
+Prints the CPU model and ISA flags. Needs SKLEARN_CNN_SHARED. Usage:
+
+    python benchmarks/bench_linear_probe.py [--model PATH] [--epochs 1] [--subsample 2000]
+        [--out results.json] [--write-doc docs/benchmarks.md]
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from sklearn_cnn import CNNClassifier, LinearProbe
+from sklearn_cnn.datasets import load_train_test, shared_path
+from sklearn_cnn.probing import layer_features
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_checkpoint import cpu_info, replace_section  # noqa: E402
+
+
+def ovr_squared_hinge(coef, intercept, X, y, C, classes):
+    """liblinear's primal objective (intercept regularised, intercept_scaling=1)."""
+    total = 0.0
+    for k, c in enumerate(classes):
+        yk = np.where(y == c, 1.0, -1.0)
+        z = X.astype(np.float64) @ coef[k].astype(np.float64) + float(intercept[k])
+        total += 0.5 * (float(coef[k] @ coef[k]) + float(intercept[k]) ** 2) + \
+            C * float(np.sum(np.maximum(0.0, 1.0 - yk * z) ** 2))
+    return total
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="a fitted tf_cifar10 CNNClassifier (joblib)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--subsample", type=int, default=2000)
+    p.add_argument("--out", default=None)
+    p.add_argument("--write-doc", default=None)
+    args = p.parse_args(argv)
+    if shared_path("data", "cifar10-jpg.tar.gz") is None:
+        sys.exit("set SKLEARN_CNN_SHARED to the folder holding data/cifar10-jpg.tar.gz")
+    info = cpu_info()
+    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
+          flush=True)
+    X_tr, y_tr, X_te, y_te, _ = load_train_test("cifar10", random_state=0)
+    if args.model:
+        clf = joblib.load(args.model)  # your own trusted file
+        source = f"the network in {args.model}"
+    else:
+        clf = CNNClassifier("tf_cifar10", max_epochs=args.epochs, lr=1e-4, batch_size=128,
+                            init="gaussian", init_std=0.01, random_state=0, verbose=1)
+        clf.fit(X_tr, y_tr)
+        source = f"tf_cifar10 trained {args.epochs} epoch(s) here (report 000's settings)"
+    # The issue's scale: 45,000 training images (the size of the network's training split).
+    n_train = 45_000
+    F_tr = layer_features(clf, X_tr[:n_train], ["flatten"])["flatten"]
+    F_te = layer_features(clf, X_te, ["flatten"])["flatten"]
+    y_fit = y_tr[:n_train]
+    scaler = StandardScaler().fit(F_tr)
+    F_tr, F_te = scaler.transform(F_tr).astype(np.float32), scaler.transform(F_te)
+    F_te = F_te.astype(np.float32)
+    idx = np.random.RandomState(0).choice(n_train, args.subsample, replace=False)
+    Fs, ys = F_tr[idx], y_fit[idx]
+
+    ref, ref_s = timed(lambda: LinearSVC(C=1.0, tol=1e-5, max_iter=100_000).fit(Fs, ys))
+    ours, ours_s = timed(lambda: LinearProbe(C=1.0, tol=1e-5).fit(Fs, ys))
+    sub = {
+        "n": args.subsample,
+        "liblinear_s": ref_s, "liblinear_iter": int(np.max(ref.n_iter_)),
+        "liblinear_objective": ovr_squared_hinge(ref.coef_, ref.intercept_, Fs, ys, 1.0,
+                                                 ref.classes_),
+        "liblinear_test_acc": float(ref.score(F_te, y_te)),
+        "ours_s": ours_s,
+        "ours_objective": ovr_squared_hinge(ours.coef_, ours.intercept_, Fs, ys, 1.0,
+                                            ours.classes_),
+        "ours_test_acc": float(ours.score(F_te, y_te)),
+    }
+    print(json.dumps(sub, indent=1), flush=True)
+    full = {"n": int(n_train), "features": int(F_tr.shape[1])}
+    for loss in ("squared_hinge", "log_loss"):
+        probe, seconds = timed(lambda: LinearProbe(loss, C=1.0).fit(F_tr, y_fit))
+        full[loss] = {"seconds": seconds, "n_iter": int(probe.n_iter_),
+                      "train_acc": float(probe.score(F_tr, y_fit)),
+                      "test_acc": float(probe.score(F_te, y_te))}
+        print(loss, json.dumps(full[loss]), flush=True)
+    result = {"cpu": info, "source": source, "subsample": sub, "full": full}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    if args.write_doc:
+        replace_section(Path(args.write_doc), TITLE, section(result))
+    return result
+
+
+TITLE = "## Linear probe at report scale (`bench_linear_probe.py`)"
+
+
+def section(r):
+    s, f, cpu = r["subsample"], r["full"], r["cpu"]
+    rel = abs(s["ours_objective"] - s["liblinear_objective"]) / s["liblinear_objective"]
+    return "\n".join([
+        TITLE,
+        "",
+        f"Standardised `flatten` features (4,096) of {r['source']}, CIFAR-10 (shared JPEG "
+        "copy). `python benchmarks/bench_linear_probe.py --write-doc docs/benchmarks.md`. "
+        f"CPU: {cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])}.",
+        "",
+        f"One-vs-rest squared hinge, C = 1, on {s['n']:,} training images (where liblinear "
+        "converges):",
+        "",
+        "| solver | objective | test accuracy | seconds |",
+        "| --- | ---: | ---: | ---: |",
+        f"| liblinear `LinearSVC` (tol 1e-5) | {s['liblinear_objective']:.4f} | "
+        f"{s['liblinear_test_acc']:.4f} | {s['liblinear_s']:.1f} |",
+        f"| `LinearProbe` (tol 1e-5) | {s['ours_objective']:.4f} | {s['ours_test_acc']:.4f} | "
+        f"{s['ours_s']:.1f} |",
+        "",
+        f"Objectives differ by {rel:.1e} (relative); test accuracy by "
+        f"{100 * abs(s['ours_test_acc'] - s['liblinear_test_acc']):.2f} points (target ≤ 0.5).",
+        "",
+        f"All {f['n']:,} training images × {f['features']:,} features (target ≤ 2 min):",
+        "",
+        "| probe | seconds | iterations | train accuracy | test accuracy |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ] + [f"| `LinearProbe(\"{loss}\")` | {f[loss]['seconds']:.0f} | {f[loss]['n_iter']} | "
+         f"{f[loss]['train_acc']:.4f} | {f[loss]['test_acc']:.4f} |"
+         for loss in ("squared_hinge", "log_loss")] + [
+        "",
+        "liblinear on all 45,000 images did not finish within an hour "
+        "([layer_probes](experiments/layer_probes.md)).",
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-from ._input import check_image_shape, check_images, check_positive_int
+from ._input import check_device, check_image_shape, check_images, check_positive_int
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -358,6 +358,7 @@ class TrainingMixin:
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         check_fast_path(self.fast_path)
+        check_device(self.device)
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int, got {self.verbose!r}")
 

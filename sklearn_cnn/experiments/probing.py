@@ -2,11 +2,14 @@
 
 import pandas as pd
 
+from .._input import check_images
+from ..architectures import build_network, resolve_architecture
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
+from ..features._extract import check_layers
 from ..plot import embedding, learning_curves, save_figure
 from ..probing import default_probes, layer_features, probe_layers
-from . import fit_or_load, register_experiment, write_table
+from . import ExperimentInputError, fit_or_load, register_experiment, write_table
 
 __all__ = ["run_probe"]
 
@@ -27,7 +30,14 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     if quick:
         epochs, X_tr, y_tr = min(epochs, 2), X_tr[:600], y_tr[:600]
         X_te, y_te = X_te[:300], y_te[:300]
-    probes = default_probes(seed, probes)
+    try:  # the user's choices, checked before training rather than after it
+        probes = default_probes(seed, probes)
+        if layers is not None:
+            network = build_network(resolve_architecture(preset),
+                                    check_images(X_tr[:1]).shape[1:], len(names))
+            check_layers(layers, network.layer_names, "layers")
+    except (TypeError, ValueError) as exc:
+        raise ExperimentInputError(str(exc)) from None
     clf = CNNClassifier(preset, max_epochs=epochs, random_state=seed, verbose=verbose,
                         **train_params)
     clf, fit_seconds = fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib",
@@ -74,7 +84,7 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=10, runs=("no_l2", 
     all_runs = {"no_l2": 0.0, "l2_fc": 0.05}
     runs = [runs] if isinstance(runs, str) else list(runs)
     if not runs or set(runs) - set(all_runs):
-        raise ValueError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
+        raise ExperimentInputError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
     tables = []
     for label in runs:
         wd = all_runs[label]

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
-from ._input import check_image_shape, check_images, check_positive_int
+from ._input import check_device, check_image_shape, check_images, check_positive_int
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -403,6 +403,7 @@ class TrainingMixin:
         if self.init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         check_fast_path(self.fast_path)
+        check_device(self.device)
         if not isinstance(self.verbose, numbers.Integral):
             raise TypeError(f"verbose must be an int, got {self.verbose!r}")
 

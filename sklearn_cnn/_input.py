@@ -20,8 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_array
 
-__all__ = ["check_images", "infer_image_shape", "check_image_shape", "channel_stats",
-           "ImageBatches"]
+__all__ = ["check_images", "infer_image_shape", "check_image_shape", "check_positive_int",
+           "check_device", "channel_stats", "ImageBatches"]
 
 
 def infer_image_shape(n_features):
@@ -228,6 +228,63 @@ def check_positive_int(value, name, *, allow_none=False, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def check_device(device, name="device"):
+    """Return ``device`` as a :class:`torch.device` that this machine can run on.
+
+    The one device check of the package: every trainer and feature extractor
+    calls it in ``fit``, so a typo or a GPU that is not there is a ValueError
+    naming ``name`` before any work, not a torch RuntimeError mid-training.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        E.g. ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+    name : str, default="device"
+        Name of the parameter, used in error messages.
+
+    Returns
+    -------
+    device : torch.device
+
+    Raises
+    ------
+    TypeError
+        ``device`` is neither a string nor a torch.device.
+    ValueError
+        ``device`` is not a torch device name, or names a backend (or a CUDA
+        index) that this machine does not have.
+
+    Examples
+    --------
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    import torch
+
+    # torch.device(3) would mean "cuda:3": accept only what a user writes for a device
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str such as 'cpu' or 'cuda', or a torch.device; "
+                        f"got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name} must be a torch device such as 'cpu' or 'cuda', "
+                         f"got {device!r}") from None
+    if dev.type == "meta":
+        raise ValueError(f"{name}={device!r} holds no data; use 'cpu' or an accelerator")
+    # torch.cuda, torch.mps, torch.xpu, ... each say whether this machine has one
+    backend = getattr(torch, dev.type, None)
+    if dev.type != "cpu" and callable(getattr(backend, "is_available", None)):
+        if not backend.is_available():
+            raise ValueError(f"{name}={device!r}, but this machine has no {dev.type} device "
+                             f"(torch.{dev.type}.is_available() is False); use 'cpu'")
+        count = getattr(backend, "device_count", None)
+        if dev.index is not None and callable(count) and dev.index >= count():
+            raise ValueError(f"{name}={device!r}, but this machine has only {count()} "
+                             f"{dev.type} device(s), numbered from 0")
+    return dev
 
 
 def channel_stats(images):

@@ -6,12 +6,19 @@
 * ``sklearn-cnn train``: train a preset and print its history and accuracy;
 * ``sklearn-cnn list`` / ``sklearn-cnn reproduce NAME``: the reference experiments;
 * ``sklearn-cnn presets``: the architectures with their parameter counts.
+
+Errors in the user's input (options, ``--set`` values, ``--out``, a missing
+data set, parameters checked before any work) are printed as one line with
+exit status 2. Anything else is an internal error: its traceback is shown
+(exit status 1). ``--debug`` shows the traceback of input errors too.
 """
 
 import argparse
 import ast
 import sys
+import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from .experiments import COMPLETE, mark_complete
@@ -21,6 +28,28 @@ __all__ = ["main"]
 
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+def _user_errors():
+    """Exception classes that mean "bad input", not "bug" (see the module docstring)."""
+    from .datasets import DataNotFoundError
+    from .experiments import ExperimentInputError
+
+    return (CLIError, DataNotFoundError, ExperimentInputError)
+
+
+def _prepare_out(path):
+    """Create the output folder ``path`` and check it is writable, before any work."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {path}: is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):  # permission bits do not bind root: try it
+            pass
+    except OSError as exc:
+        raise CLIError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
+    return out
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,12 +74,19 @@ def _add_data_args(parser, preset, epochs):
 
 
 def _parser():
+    # --debug on the top-level parser and on every command, so either order works
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="print the traceback of every error, input errors included")
     p = _Parser(
-        prog="sklearn-cnn",
+        prog="sklearn-cnn", parents=[common],
         description="Train and study convolutional networks with scikit-learn estimators.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
-    pr = sub.add_parser("probe", help="train a CNN and probe every layer (the main job)")
+    def add(name, **kwargs):
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    pr = add("probe", help="train a CNN and probe every layer (the main job)")
     _add_data_args(pr, "cifar_3x3", 15)
     pr.add_argument("--layers", type=_csv, default=None,
                     help="comma-separated layer names (default: flatten and every layer after)")
@@ -61,21 +97,21 @@ def _parser():
     pr.add_argument("--out", default=None,
                     help="output folder (default ./sklearn-cnn-results/<timestamp>)")
 
-    sub.add_parser("list", help="list the reference experiments")
-    rp = sub.add_parser("reproduce", help="run one reference experiment")
+    add("list", help="list the reference experiments")
+    rp = add("reproduce", help="run one reference experiment")
     rp.add_argument("name")
     rp.add_argument("--quick", action="store_true")
     rp.add_argument("--out", default=None)
     rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override an experiment parameter, e.g. --set epochs=3")
 
-    t = sub.add_parser("train", help="train a preset and print its learning curve and accuracy")
+    t = add("train", help="train a preset and print its learning curve and accuracy")
     _add_data_args(t, "default", 10)
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--out", default=None, help="folder for history.csv and results.md")
 
-    sub.add_parser("presets", help="list architecture presets")
+    add("presets", help="list architecture presets")
     return p
 
 
@@ -90,18 +126,20 @@ def _train(args):
         raise CLIError(f"unknown preset {args.preset!r}; choose one of {list_architectures()}")
     if args.epochs < 1:
         raise CLIError("--epochs must be at least 1")
+    out = _prepare_out(args.out) if args.out else None
+    clf = CNNClassifier(args.preset, max_epochs=args.epochs, batch_size=args.batch_size,
+                        lr=args.lr, random_state=args.seed, verbose=1)
+    try:  # --batch-size, --lr: the checks fit makes first, made before loading the data
+        clf._check_training_params()
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc).replace("batch_size", "--batch-size")) from None
     try:
         X_tr, y_tr, X_te, y_te, names = load_train_test(args.dataset, root=args.data_root,
                                                         random_state=args.seed)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError) as exc:  # about the --dataset the user named
         raise CLIError(str(exc)) from None
-    clf = CNNClassifier(args.preset, max_epochs=args.epochs, batch_size=args.batch_size,
-                        lr=args.lr, random_state=args.seed, verbose=1)
     start = time.perf_counter()
-    try:
-        clf.fit(X_tr, y_tr)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    clf.fit(X_tr, y_tr)
     seconds = time.perf_counter() - start
     result = pd.DataFrame([{
         "dataset": args.dataset, "preset": args.preset, "epochs": len(clf.history_),
@@ -112,9 +150,7 @@ def _train(args):
     }])
     print()
     print(markdown(result))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         from .experiments import write_table
 
         write_table(clf.history_, out, "history")
@@ -143,16 +179,13 @@ def _probe(args):
         raise CLIError(f"unknown preset {args.preset!r}; choose one of {list_architectures()}")
     if args.epochs < 1:
         raise CLIError("--epochs must be at least 1")
-    out = _out_dir(args, "probe")
-    out.mkdir(parents=True, exist_ok=True)
+    out = _prepare_out(_out_dir(args, "probe"))
     (out / COMPLETE).unlink(missing_ok=True)
     _say_where(args, out)
-    try:
-        table = run_probe(out, dataset=args.dataset, preset=args.preset, epochs=args.epochs,
-                          layers=args.layers, probes=args.probes, seed=args.seed,
-                          quick=args.quick, tsne=not args.no_tsne, data_root=args.data_root)
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        raise CLIError(str(exc)) from None
+    # run_probe raises DataNotFoundError / ExperimentInputError for bad input before training
+    table = run_probe(out, dataset=args.dataset, preset=args.preset, epochs=args.epochs,
+                      layers=args.layers, probes=args.probes, seed=args.seed,
+                      quick=args.quick, tsne=not args.no_tsne, data_root=args.data_root)
     mark_complete(out, {"command": "probe", **vars(args)})
     print()
     print(markdown(table))
@@ -172,24 +205,36 @@ def _list(args):
     print(list_experiments().to_markdown(index=False))
 
 
-def _reproduce(args):
-    from .experiments import run_experiment
+def _parse_set(item):
+    """``KEY=VALUE`` -> (key, [candidate values]): the Python literal, then the raw text."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
+    try:
+        return key, [ast.literal_eval(text), text]
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return key, [text]  # a plain string such as a dataset name
 
-    out = _out_dir(args, args.name)
-    _say_where(args, out)
+
+def _reproduce(args):
+    from .experiments import ExperimentInputError, check_experiment_params, run_experiment
+
     params = {}
     for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise CLIError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            params[key] = value  # a plain string such as a dataset name
-    try:
-        table = run_experiment(args.name, out, quick=args.quick, **params)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CLIError(str(exc)) from None
+        key, candidates = _parse_set(item)
+        error = None
+        for value in candidates:  # "dataset=123" is the str '123' where a str is expected
+            try:
+                params.update(check_experiment_params(args.name, {key: value}))
+                break
+            except ExperimentInputError as exc:
+                error = error or exc  # the literal's error says more than the text's
+        else:
+            raise CLIError(f"--set {item}: {error}")
+    check_experiment_params(args.name, params)  # an unknown experiment with no --set
+    out = _prepare_out(_out_dir(args, args.name))
+    _say_where(args, out)
+    table = run_experiment(args.name, out, quick=args.quick, **params)
     print(markdown(table))
     print(f"wrote results to {out}")
 
@@ -208,12 +253,18 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"probe": _probe, "train": _train, "list": _list, "reproduce": _reproduce,
                 "presets": _presets}
+    debug = "--debug" in argv
     try:
-        if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        rest = argv[1:] if argv[:1] == ["--debug"] else argv
+        if not rest or rest[0].startswith("-") and rest[0] not in ("-h", "--help"):
             argv = ["probe"] + argv  # a bare `sklearn-cnn` runs the main job
         args = _parser().parse_args(argv)
         commands[args.command](args)
-    except CLIError as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise  # a bug, or a failure while working: keep the traceback
+        if debug:
+            traceback.print_exc()
         print(f"sklearn-cnn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

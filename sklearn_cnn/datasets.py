@@ -21,8 +21,16 @@ from sklearn.utils import Bunch, check_random_state
 
 __all__ = [
     "load_digits_images", "load_image_folder", "load_image_folder_splits", "load_cifar10", "load_mnist", "subsample",
-    "shared_path", "load_train_test", "IMAGE_EXTENSIONS",
+    "shared_path", "load_train_test", "IMAGE_EXTENSIONS", "DataNotFoundError",
 ]
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data set (or the weights) the user asked for is not on this machine.
+
+    A FileNotFoundError whose message says where to put the files; its own class
+    lets the command line print it as one line, unlike an unexpected missing file.
+    """
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff",
                     ".webp")
@@ -169,7 +177,7 @@ def load_image_folder_splits(path, splits=("train", "test"), *, image_size=None,
 def _check_folder_args(path, mode):
     path = Path(path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"image folder or archive not found: {path}")
+        raise DataNotFoundError(f"image folder or archive not found: {path}")
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
     return path
@@ -231,7 +239,7 @@ def _torchvision_bunch(cls, name, root, split, download, url_hint):
     try:
         ds = cls(str(root), train=split == "train", download=download)
     except RuntimeError as exc:
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{name} not found under {root} ({exc}). Pass download=True to fetch it with "
             f"torchvision (needs internet), put torchvision's {url_hint} files there, or load "
             f"an image-folder copy with load_image_folder(path, split={split!r})."
@@ -319,7 +327,7 @@ def load_train_test(dataset="digits", *, root=None, test_size=0.25, random_state
             dataset = str(archive)
         else:
             if root is None:
-                raise FileNotFoundError(
+                raise DataNotFoundError(
                     f"no local copy of {dataset}: set {SHARED_ENV} to a folder holding "
                     f"data/{shared[dataset]}, or pass a torchvision root folder")
             loader = load_cifar10 if dataset == "cifar10" else load_mnist
@@ -328,7 +336,7 @@ def load_train_test(dataset="digits", *, root=None, test_size=0.25, random_state
                     tr.target_names)
     path = Path(dataset).expanduser()
     if not path.exists():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"dataset {dataset!r} is neither 'digits', 'mnist', 'cifar10' nor an existing "
             "image folder / archive")
     records = _read_records(path, None, None, None)

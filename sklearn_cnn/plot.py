@@ -2,7 +2,8 @@
 
 import numpy as np
 
-__all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "save_figure"]
+__all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "probe_accuracy",
+           "save_figure"]
 
 
 def _figure(nrows=1, ncols=1, size=(5, 4)):
@@ -182,6 +183,46 @@ def accuracy_vs_k(table, *, title=None):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(title or "KNN accuracy vs k")
+    return fig
+
+
+def probe_accuracy(table, *, title=None, chance=None):
+    """Test accuracy per layer and probe: which layer separates the classes, at a glance.
+
+    ``table`` is :func:`~sklearn_cnn.probe_layers`' (columns layer, probe,
+    test_score; rows in forward order). A row with probe ``"cnn"`` (the network's
+    own accuracy, as ``sklearn-cnn probe`` adds it) is drawn as a dashed line;
+    ``chance`` (e.g. 0.1) as a dotted one. Bars are labelled with their value.
+    """
+    probes_rows = table[table["probe"] != "cnn"]
+    layers = list(dict.fromkeys(probes_rows["layer"]))
+    probes = list(dict.fromkeys(probes_rows["probe"]))
+    fig, axes = _figure(size=(max(4.5, 1.3 * len(layers) * max(1, len(probes)) / 1.5), 4))
+    ax = axes[0, 0]
+    width = 0.8 / max(1, len(probes))
+    for j, probe in enumerate(probes):
+        part = probes_rows[probes_rows["probe"] == probe].set_index("layer")
+        xs = [i + (j - (len(probes) - 1) / 2) * width for i in range(len(layers))]
+        values = [float(part["test_score"].get(layer, float("nan"))) for layer in layers]
+        bars = ax.bar(xs, values, width=width * 0.95, label=probe)
+        for bar, v in zip(bars, values):
+            if v == v:  # not NaN
+                ax.annotate(f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v),
+                            ha="center", va="bottom", fontsize=7)
+    cnn = table[table["probe"] == "cnn"]
+    if len(cnn):
+        ax.axhline(float(cnn["test_score"].iloc[0]), color="black", ls="--", lw=1,
+                   label=f"CNN itself {float(cnn['test_score'].iloc[0]):.3f}")
+    if chance is not None:
+        ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance {chance:.2f}")
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(title or "Which layer separates the classes?")
     return fig
 
 

@@ -26,21 +26,57 @@ from ._input import channel_stats, check_images
 from .architectures import build_network, resolve_architecture
 from .features._extract import extract_features
 
-__all__ = ["SiameseEmbedder", "ContrastiveLoss", "PairSampler"]
+__all__ = ["SiameseEmbedder", "ContrastiveLoss", "PairSampler", "PAIR_LOSSES"]
+
+
+PAIR_LOSSES = ("contrastive", "hadsell", "hinge")
 
 
 class ContrastiveLoss(nn.Module):
     """Contrastive loss of a batch of pairs, averaged over pairs.
 
-    ``kind="contrastive"`` (Hadsell et al.; reference report 000):
-    ``L = Y d^2 + (1 - Y) max(margin - d^2, 0)``, with ``d = ||x1 - x2||``.
-    ``kind="hinge"`` (pytorch-metric-learning's ContrastiveLoss):
-    ``L = Y max(d - pos_margin, 0) + (1 - Y) max(neg_margin - d, 0)``.
-    ``Y`` is 1 for same-class pairs.
+    With ``d = ||x1 - x2||`` (Euclidean) and ``Y = 1`` for a same-class pair,
+    ``Y = 0`` otherwise, the loss of one pair is, by ``kind``:
+
+    * ``"contrastive"``, reference report 000 (task 2):
+      ``L = Y d^2 + (1 - Y) max(margin - d^2, 0)``. The margin bounds the
+      *squared* distance, and neither term has Hadsell's factor 1/2.
+    * ``"hadsell"``, Hadsell, Chopra & LeCun, "Dimensionality Reduction by
+      Learning an Invariant Mapping", CVPR 2006, eq. (4):
+      ``L = Y d^2 / 2 + (1 - Y) max(margin - d, 0)^2 / 2``. The paper writes
+      ``Y = 0`` for similar pairs; here ``Y = 1`` means similar in every kind.
+    * ``"hinge"``: ``L = Y max(d - pos_margin, 0) + (1 - Y) max(neg_margin - d, 0)``,
+      the per-pair loss of pytorch-metric-learning's ``ContrastiveLoss(pos_margin,
+      neg_margin)`` with its default distance, ``LpDistance(p=2, power=1,
+      normalize_embeddings=True)``: on L2-normalised embeddings (what
+      :class:`SiameseEmbedder` trains with ``normalize=True``) and its defaults
+      ``pos_margin=0, neg_margin=1`` the pair terms are equal. The batch totals
+      differ: pytorch-metric-learning's default ``AvgNonZeroReducer`` averages
+      the positive and the negative terms separately, each over its non-zero
+      terms only, and adds the two means; this loss averages over all pairs.
+
+    Parameters
+    ----------
+    kind : {"contrastive", "hadsell", "hinge"}, default="contrastive"
+    margin : float, default=0.2
+        ``m`` of "contrastive" (a bound on ``d^2``) and "hadsell" (on ``d``).
+    pos_margin, neg_margin : float, default=0.0, 1.0
+        Margins on ``d`` of "hinge".
+
+    Examples
+    --------
+    >>> import torch
+    >>> x1, x2 = torch.zeros(2, 2), torch.tensor([[0.3, 0.4], [0.3, 0.4]])  # d = 0.5
+    >>> same = torch.tensor([1, 0])
+    >>> round(ContrastiveLoss("hadsell", margin=1.0)(x1, x2, same).item(), 4)
+    0.125
     """
 
     def __init__(self, kind="contrastive", margin=0.2, pos_margin=0.0, neg_margin=1.0):
         super().__init__()
+        # a module, not an estimator: checked here, as torch's own losses do
+        if kind not in PAIR_LOSSES:
+            raise ValueError(f"kind must be one of {PAIR_LOSSES}, got {kind!r}")
         self.kind, self.margin = kind, margin
         self.pos_margin, self.neg_margin = pos_margin, neg_margin
 
@@ -48,9 +84,12 @@ class ContrastiveLoss(nn.Module):
         d2 = (x1 - x2).pow(2).sum(dim=1)
         same = same.to(d2.dtype)
         if self.kind == "contrastive":
-            loss = same * d2 + (1 - same) * F.relu(self.margin - d2)
+            return (same * d2 + (1 - same) * F.relu(self.margin - d2)).mean()
+        d = torch.sqrt(d2 + 1e-12)  # eps: the gradient of sqrt at 0 is infinite
+        if self.kind == "hadsell":
+            # the positive term uses d2 itself, not d**2, so it is exact at d = 0
+            loss = 0.5 * same * d2 + 0.5 * (1 - same) * F.relu(self.margin - d).pow(2)
         else:
-            d = torch.sqrt(d2 + 1e-12)  # eps: the gradient of sqrt at 0 is infinite
             loss = same * F.relu(d - self.pos_margin) + (1 - same) * F.relu(self.neg_margin - d)
         return loss.mean()
 
@@ -175,10 +214,13 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
         Any :class:`CNNClassifier` architecture; its output layer is the
         ``embedding`` layer of ``embedding_dim`` units (no activation).
     embedding_dim : int, default=32
-    loss : {"contrastive", "hinge"}, default="contrastive"
-        See :class:`ContrastiveLoss`.
+    loss : {"contrastive", "hadsell", "hinge"}, default="contrastive"
+        The pair loss: report 000's ("contrastive"), Hadsell et al. (2006)'s
+        ("hadsell") or pytorch-metric-learning's per-pair form ("hinge"); see
+        :class:`ContrastiveLoss` for the formulas.
     margin : float, default=0.2
-        Margin on the squared distance of the "contrastive" loss.
+        Margin of "contrastive" (on the squared distance) and "hadsell" (on
+        the distance).
     pos_margin, neg_margin : float, default=0.0, 1.0
         Margins on the distance of the "hinge" loss.
     same_class_fraction : float, default=0.2
@@ -262,8 +304,8 @@ device, fast_path, callbacks, random_state, checkpoint_dir, verbose
 
     def _check_params(self):
         self._check_training_params()
-        if self.loss not in ("contrastive", "hinge"):
-            raise ValueError(f"loss must be 'contrastive' or 'hinge', got {self.loss!r}")
+        if self.loss not in PAIR_LOSSES:
+            raise ValueError(f"loss must be one of {PAIR_LOSSES}, got {self.loss!r}")
         f = self.same_class_fraction
         if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f <= 1:
             raise ValueError(f"same_class_fraction must be a float in [0, 1], got {f!r}")

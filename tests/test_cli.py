@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -11,8 +12,8 @@ from sklearn_cnn.cli import main
 def test_probe_quick_writes_every_file(tmp_path, capsys):
     assert main(["probe", "--quick", "--out", str(tmp_path), "--epochs", "1"]) == 0
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"probe.csv", "probe.md", "learning_curve.png", "tsne_flatten.png", "tsne_fc1.png",
-            "tsne_fc2.png"} <= names
+    assert {"probe.csv", "probe.md", "probe_accuracy.png", "learning_curve.png",
+            "tsne_flatten.png", "tsne_fc1.png", "tsne_fc2.png", "cnn.joblib", "COMPLETE"} <= names
     table = pd.read_csv(tmp_path / "probe.csv")
     assert set(table["layer"]) == {"flatten", "fc1", "fc2", "logits"}
     assert "| layer" in capsys.readouterr().out
@@ -27,11 +28,101 @@ def test_probe_quick_writes_every_file(tmp_path, capsys):
     (["reproduce", "siamese_digits", "--set", "epochz=2"], "has no parameter(s) ['epochz']"),
     (["reproduce", "siamese_digits", "--set", "epochs"], "--set expects KEY=VALUE"),
     (["frobnicate"], "invalid choice"),
+    (["reproduce", "siamese_digits", "--set", "epochs=[1,"],
+     "--set epochs=[1,: parameter 'epochs' of experiment 'siamese_digits' must be an int"),
+    (["reproduce", "siamese_digits", "--set", "epochs=abc"], "must be an int >= 0, got 'abc'"),
+    (["reproduce", "siamese_digits", "--quick", "--set", "epochs=abc"], "got 'abc'"),
+    (["reproduce", "siamese_digits", "--set", "epochs=-3"], "must be an int >= 0, got -3"),
+    (["reproduce", "siamese_digits", "--set", "reuse_model=yes"], "must be True or False"),
+    (["reproduce", "layer_probes", "--set", "runs=l2"], "runs must name one or more of"),
+    (["probe", "--quick", "--layers", "fc9"], "unknown layers 'fc9'"),
+    (["train", "--batch-size", "0"], "--batch-size must be an int >= 1, got 0"),
 ])
 def test_bad_options_one_line_error(argv, match, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and match in err
+
+
+def test_set_values_are_typed_like_the_defaults():
+    from sklearn_cnn.experiments import ExperimentInputError, check_experiment_params
+
+    assert check_experiment_params("layer_probes", {"runs": "l2_fc", "probes": "knn,logistic"}) \
+        == {"runs": ["l2_fc"], "probes": ["knn", "logistic"]}
+    assert check_experiment_params("transfer_strategies", {"lr": 1, "refine_steps": 100}) == \
+        {"lr": 1.0, "refine_steps": [100]}
+    assert check_experiment_params("filter_stride_sweep", {"epochs": None}) == {"epochs": None}
+    with pytest.raises(ExperimentInputError, match="must be an int >= 0 or None"):
+        check_experiment_params("filter_stride_sweep", {"epochs": "x"})
+    with pytest.raises(ExperimentInputError, match="a non-empty list of ints"):
+        check_experiment_params("transfer_strategies", {"refine_steps": (1, "a")})
+
+
+@pytest.mark.parametrize("command", [["train"], ["probe", "--quick"],
+                                     ["reproduce", "siamese_digits", "--quick"]])
+def test_bad_out_fails_before_any_work(command, tmp_path, capsys, monkeypatch):
+    import sklearn_cnn.datasets
+    import sklearn_cnn.experiments.probing
+    import sklearn_cnn.experiments.siamese
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("loaded data although --out is unusable")
+
+    for module in (sklearn_cnn.datasets, sklearn_cnn.experiments.probing,
+                   sklearn_cnn.experiments.siamese):
+        monkeypatch.setattr(module, "load_train_test", no_work)
+    a_file = tmp_path / "results.md"
+    a_file.write_text("")
+    assert main(command + ["--out", str(a_file)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(command + ["--out", str(a_file / "sub")]) == 2
+    assert "cannot write there" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="permission bits do not bind root")
+def test_unwritable_out_is_a_one_line_error(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert main(["train", "--out", str(locked)]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert "cannot write there" in capsys.readouterr().err
+
+
+def test_internal_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
+    from sklearn_cnn import CNNClassifier
+
+    def broken_fit(self, X, y):
+        raise ValueError("shapes (3,) and (4,) not aligned")  # a bug, not the user's input
+
+    monkeypatch.setattr(CNNClassifier, "fit", broken_fit)
+    with pytest.raises(ValueError, match="not aligned"):
+        main(["probe", "--quick", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="not aligned"):
+        main(["train", "--epochs", "1"])
+
+
+def test_debug_prints_the_traceback_of_input_errors(capsys):
+    assert main(["--debug", "reproduce", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.strip().endswith("'truncated_backbones']")
+    assert main(["reproduce", "nope", "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert main(["reproduce", "nope"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_internal_error_exit_status_from_the_console(tmp_path):
+    # through the interpreter as the console script runs: traceback, exit status 1
+    code = ("import sys; from sklearn_cnn import CNNClassifier; from sklearn_cnn.cli import main;"
+            "CNNClassifier.fit = lambda self, X, y: 1 / 0; sys.exit(main(sys.argv[1:]))")
+    run = subprocess.run([sys.executable, "-c", code, "train", "--epochs", "1"],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "ZeroDivisionError" in run.stderr
+    assert "Traceback" in run.stderr
 
 
 def test_list_and_reproduce_quick(tmp_path, capsys, monkeypatch):
@@ -117,6 +208,8 @@ def test_layer_probes_runs_and_reuse_model(tmp_path, monkeypatch):
 
 def test_fit_or_load_reuses_a_finished_run_and_retrains_on_request(tmp_path, digits,
                                                                     monkeypatch):
+    import joblib
+
     from sklearn_cnn import CNNClassifier
     from sklearn_cnn._base import SkorchNet
     from sklearn_cnn.experiments import fit_or_load
@@ -133,8 +226,10 @@ def test_fit_or_load_reuses_a_finished_run_and_retrains_on_request(tmp_path, dig
         return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(SkorchNet, "train_step", counting_step)
+    path.write_bytes(path.read_bytes()[:100])  # a truncated copy: never read back
     same, seconds = fit_or_load(make(), X, y, path)
     assert steps == [] and seconds > 0
+    assert joblib.load(path).predict(X[:3]).shape == (3,)  # written again, whole
     np.testing.assert_array_equal(same.predict_proba(X), first.predict_proba(X))
     fresh, _ = fit_or_load(make(), X, y, path, reuse=False)
     assert len(steps) > 0

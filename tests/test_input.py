@@ -56,3 +56,43 @@ def test_lazy_batches_equal_eager_conversion(X):
     np.testing.assert_array_equal(again[:], eager)
     assert joblib.hash(lazy) == joblib.hash(check_images(X.copy(), image_shape=(3, 4)
                                                          if X.ndim == 2 else None, lazy=True))
+
+
+def _estimators_with_device(device):
+    from sklearn_cnn import CNNClassifier, SiameseEmbedder, TransferClassifier
+    from sklearn_cnn.features.cifar_resnet import CifarResNetFeatures
+    from sklearn_cnn.features.pretrained import VGGFeatures
+
+    return [CNNClassifier(device=device, verbose=0), SiameseEmbedder(device=device, verbose=0),
+            TransferClassifier(device=device, verbose=0),
+            VGGFeatures("conv1_1", arch="vgg11", weights=None, device=device),
+            CifarResNetFeatures(weights=None, device=device)]
+
+
+@pytest.mark.parametrize("device,error,match", [
+    ("nope", ValueError, "device must be a torch device such as 'cpu' or 'cuda', got 'nope'"),
+    ("cuda", ValueError, r"device='cuda', but this machine has no cuda device"),
+    ("meta", ValueError, "holds no data"),
+    (3, TypeError, "device must be a str"),
+])
+def test_every_estimator_checks_device_in_fit(device, error, match):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    X = np.random.RandomState(0).randint(0, 256, (4, 8, 8, 3)).astype(np.uint8)
+    y = np.array([0, 1, 0, 1])
+    for est in _estimators_with_device(device):
+        with pytest.raises(error, match=match):
+            est.fit(X, y)
+
+
+def test_check_device_accepts_cpu_and_torch_devices():
+    import torch
+
+    from sklearn_cnn._input import check_device
+
+    assert check_device("cpu") == check_device(torch.device("cpu")) == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no cuda device"):
+            check_device(torch.device("cuda", 1))

@@ -60,3 +60,46 @@ def test_retrieval_scorer_calls_transform():
     assert retrieval_scorer("precision_at_1")(Identity(), E, [0, 0, 1, 1]) == 1.0
     with pytest.raises(ValueError, match="unknown retrieval metric"):
         retrieval_scorer("ndcg")
+
+
+def test_lone_queries_are_dropped_from_every_metric():
+    # class 2 has one sample: it retrieves nothing relevant and is left out of all three
+    E = np.array([[0.0], [0.1], [1.0], [1.2], [5.0]])
+    labels = np.array([0, 0, 1, 1, 2])
+    for metric in (precision_at_1, mean_average_precision_at_r,
+                   lambda E, y, **kw: precision_at_k(E, y, 1, **kw)):
+        assert metric(E, labels, metric="euclidean") == pytest.approx(1.0)
+    # it still is a neighbour the others can retrieve: 1's nearest is the lone 4 (wrong)
+    E2 = np.array([[0.0], [1.0], [3.0], [3.1], [1.05]])
+    assert precision_at_1(E2, labels, metric="euclidean") == pytest.approx(3 / 4)
+    # k=2 over the 4 kept queries: 0:[1,4]->1/2, 1:[4,0]->1/2, 2:[3,4]->1/2, 3:[2,4]->1/2
+    assert precision_at_k(E2, labels, 2, metric="euclidean") == pytest.approx(1 / 2)
+
+
+def test_no_class_with_two_samples_is_an_error():
+    E, labels = np.eye(3), np.array([0, 1, 2])
+    for metric in (precision_at_1, precision_at_k, mean_average_precision_at_r):
+        with pytest.raises(ValueError, match="at least one class with 2 samples"):
+            metric(E, labels)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_ties_are_broken_by_index(metric):
+    # every pair is equally similar, so each query ranks the others by index
+    E = np.tile([[1.0, 0.0]], (5, 1))
+    labels = np.array([0, 1, 0, 1, 0])
+    # nearest: 0->1 miss, 1->0 miss, 2->0 hit, 3->0 miss, 4->0 hit
+    assert precision_at_1(E, labels, metric=metric) == pytest.approx(2 / 5)
+    # first two: 0:[1,2] 1/2, 1:[0,2] 0, 2:[0,1] 1/2, 3:[0,1] 1/2, 4:[0,1] 1/2
+    assert precision_at_k(E, labels, 2, metric=metric) == pytest.approx(2 / 5)
+    # R = 2 (class 0), 1 (class 1): 0:[1,2] -> (1/2)/2, 1:[0] -> 0, 2:[0,1] -> 1/2,
+    # 3:[0] -> 0, 4:[0,1] -> 1/2
+    assert mean_average_precision_at_r(E, labels, metric=metric) == pytest.approx(1.25 / 5)
+
+
+def test_precision_at_k_checks_k():
+    E, labels = np.eye(4), np.array([0, 0, 1, 1])
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        precision_at_k(E, labels, 0)
+    with pytest.raises(TypeError, match="k must be an int >= 1"):
+        precision_at_k(E, labels, 1.5)

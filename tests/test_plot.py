@@ -43,3 +43,20 @@ def test_learning_curves_without_accuracy_has_one_panel(digits):
     assert fig.axes[0].get_ylabel() == "contrastive pair loss"
     assert [l.get_label() for l in fig.axes[0].get_lines()] == ["train", "valid"]
     assert plot.learning_curves(emb.history_, loss_label="L").axes[0].get_ylabel() == "L"
+
+
+def test_probe_accuracy_bars_per_layer_and_probe():
+    import pandas as pd
+
+    from sklearn_cnn.plot import probe_accuracy
+
+    table = pd.DataFrame({"layer": ["flatten", "flatten", "fc1", "fc1", "logits"],
+                          "probe": ["linear_svc", "knn", "linear_svc", "knn", "cnn"],
+                          "test_score": [0.6, 0.5, 0.75, 0.7, 0.8]})
+    fig = probe_accuracy(table, chance=0.1)
+    ax = fig.axes[0]
+    heights = sorted(round(b.get_height(), 3) for b in ax.patches)
+    assert heights == [0.5, 0.6, 0.7, 0.75]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["flatten", "fc1"]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "CNN itself 0.800" in labels and "chance 0.10" in labels

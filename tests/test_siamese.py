@@ -25,6 +25,66 @@ def test_contrastive_loss_by_hand():
     assert hinge.item() == pytest.approx((0.4 + 0.1 + 0.5 + 0.0) / 4, abs=1e-5)
 
 
+def test_report_000_and_hadsell_formulas_differ_as_cited():
+    # d = 0.5 (d^2 = 0.25) for both pairs; margin 1
+    x1, x2 = torch.zeros(2, 2), torch.tensor([[0.3, 0.4], [0.3, 0.4]])
+    same, other = torch.tensor([1]), torch.tensor([0])
+    report = ContrastiveLoss("contrastive", margin=1.0)
+    hadsell = ContrastiveLoss("hadsell", margin=1.0)
+    # report 000: Y d^2 + (1 - Y) max(m - d^2, 0)
+    assert report(x1[:1], x2[:1], same).item() == pytest.approx(0.25)
+    assert report(x1[:1], x2[:1], other).item() == pytest.approx(0.75)
+    # Hadsell et al. 2006: Y d^2 / 2 + (1 - Y) max(m - d, 0)^2 / 2
+    assert hadsell(x1[:1], x2[:1], same).item() == pytest.approx(0.125)
+    assert hadsell(x1[:1], x2[:1], other).item() == pytest.approx(0.125)
+    # beyond the margin a different-class pair costs nothing; same-class at d = 0 neither
+    far = torch.tensor([[3.0, 4.0]])  # d = 5
+    assert hadsell(torch.zeros(1, 2), far, other).item() == 0.0
+    assert hadsell(far, far, same).item() == 0.0
+    # the mean over pairs
+    both = hadsell(x1, x2, torch.tensor([1, 0])).item()
+    assert both == pytest.approx((0.125 + 0.125) / 2)
+
+
+def _pml_contrastive_pair_terms(e1, e2, same, pos_margin=0.0, neg_margin=1.0):
+    """pytorch-metric-learning's ContrastiveLoss per pair, written out by hand:
+    LpDistance(p=2, normalize_embeddings=True), relu(d - pos_margin) for positive
+    pairs and relu(neg_margin - d) for negative ones."""
+    e1 = e1 / np.linalg.norm(e1, axis=1, keepdims=True)
+    e2 = e2 / np.linalg.norm(e2, axis=1, keepdims=True)
+    d = np.linalg.norm(e1 - e2, axis=1)
+    return np.where(same, np.maximum(d - pos_margin, 0), np.maximum(neg_margin - d, 0))
+
+
+def test_hinge_equals_pml_pair_terms_on_normalised_embeddings():
+    rng = np.random.RandomState(0)
+    e1, e2 = rng.randn(6, 4), rng.randn(6, 4)
+    same = np.array([1, 0, 1, 0, 0, 1], dtype=bool)
+    n1 = torch.nn.functional.normalize(torch.from_numpy(e1), dim=1)
+    n2 = torch.nn.functional.normalize(torch.from_numpy(e2), dim=1)
+    for pos_margin, neg_margin in ((0.0, 1.0), (0.2, 1.5)):
+        expected = _pml_contrastive_pair_terms(e1, e2, same, pos_margin, neg_margin)
+        loss = ContrastiveLoss("hinge", pos_margin=pos_margin, neg_margin=neg_margin)
+        ours = [loss(n1[i:i + 1], n2[i:i + 1], torch.from_numpy(same[i:i + 1])).item()
+                for i in range(6)]
+        np.testing.assert_allclose(ours, expected, atol=1e-6)
+        # the batch loss is the plain mean over pairs (PML reduces differently)
+        batch = loss(n1, n2, torch.from_numpy(same)).item()
+        assert batch == pytest.approx(expected.mean(), abs=1e-6)
+
+
+def test_contrastive_loss_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        ContrastiveLoss("triplet")
+
+
+def test_embedder_trains_with_hadsell_loss(small_digits):
+    X, y, Xt, yt = small_digits
+    emb = SiameseEmbedder(loss="hadsell", margin=1.0, embedding_dim=8, **FAST).fit(X, y)
+    assert np.isfinite(emb.history_["train_loss"]).all()
+    assert np.isfinite(emb.pair_loss(Xt, yt))
+
+
 def test_pair_sampler_fraction_and_no_self_pairs():
     labels = np.repeat(np.arange(5), 20)
     sampler = PairSampler(labels, 0.2, random_state=0)
@@ -81,7 +141,7 @@ def test_grid_search_with_retrieval_scorer(small_digits):
 
 
 @pytest.mark.parametrize("params,match", [
-    (dict(loss="triplet"), "loss must be 'contrastive' or 'hinge'"),
+    (dict(loss="triplet"), r"loss must be one of \('contrastive', 'hadsell', 'hinge'\)"),
     (dict(same_class_fraction=1.5), r"same_class_fraction must be a float in \[0, 1\]"),
     (dict(margin=-1), "margin must be a float >= 0"),
     (dict(embedding_dim=0), "embedding_dim must be a positive int"),

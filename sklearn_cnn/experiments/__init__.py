@@ -13,8 +13,11 @@ finished fits. ``out/COMPLETE`` is written last, when every result is there.
 
 import inspect
 import json
+import numbers
 import shutil
 import time
+import types
+import typing
 from pathlib import Path
 
 import joblib
@@ -23,7 +26,17 @@ import pandas as pd
 from .._io import atomic_write
 
 __all__ = ["register_experiment", "list_experiments", "run_experiment", "write_table",
-           "markdown", "fit_or_load", "mark_complete", "COMPLETE"]
+           "markdown", "fit_or_load", "mark_complete", "COMPLETE", "check_experiment_params",
+           "ExperimentInputError"]
+
+
+class ExperimentInputError(ValueError):
+    """A bad experiment name or parameter, found before the experiment does any work.
+
+    A ValueError like every parameter error of the package; its own class lets
+    the command line tell it (a one-line message) from an error met while
+    training (a bug, shown with its traceback).
+    """
 
 _EXPERIMENTS = {}
 
@@ -49,16 +62,12 @@ def list_experiments():
 
 
 def run_experiment(name, out, quick=False, **params):
-    """Run experiment ``name``, writing into ``out``; returns its main table."""
-    _load()
-    if name not in _EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; available: {sorted(_EXPERIMENTS)}")
+    """Run experiment ``name``, writing into ``out``; returns its main table.
+
+    ``params`` are checked first with :func:`check_experiment_params`.
+    """
+    params = check_experiment_params(name, params)
     fn = _EXPERIMENTS[name]["fn"]
-    accepted = set(inspect.signature(fn).parameters) - {"out", "quick"}
-    unknown = set(params) - accepted
-    if unknown:
-        raise ValueError(f"experiment {name!r} has no parameter(s) {sorted(unknown)}; "
-                         f"it takes {sorted(accepted)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / COMPLETE
@@ -73,6 +82,118 @@ def mark_complete(out, settings):
     text = json.dumps({k: repr(v) if not isinstance(v, (str, int, float, bool, type(None)))
                        else v for k, v in settings.items()}, indent=1)
     atomic_write(Path(out) / COMPLETE, lambda tmp: Path(tmp).write_text(text + "\n"))
+
+
+def check_experiment_params(name, params):
+    """Check ``params`` of experiment ``name`` against its signature, before any work.
+
+    Each parameter must have the type of its default (or of its annotation when
+    the default is None): bool, int, float (an int is accepted), str, or a
+    tuple/list of those. Numbers must be >= 0: every numeric parameter of an
+    experiment is a count, a size, a rate or a seed. A plain string for a list of strings is split on
+    commas, and a single value for a list becomes a one-element list, as on
+    the command line (``--set runs=l2_fc``, ``--set probes=logistic,knn``).
+
+    Parameters
+    ----------
+    name : str
+        A registered experiment (see :func:`list_experiments`).
+    params : dict
+        Parameter name -> value.
+
+    Returns
+    -------
+    params : dict
+        The values, converted (e.g. a str to a list).
+
+    Raises
+    ------
+    ExperimentInputError
+        Unknown experiment or parameter, or a value of the wrong type.
+    """
+    _load()
+    if name not in _EXPERIMENTS:
+        raise ExperimentInputError(f"unknown experiment {name!r}; available: "
+                                   f"{sorted(_EXPERIMENTS)}")
+    signature = inspect.signature(_EXPERIMENTS[name]["fn"])
+    accepted = {k: p for k, p in signature.parameters.items() if k not in ("out", "quick")}
+    unknown = set(params) - set(accepted)
+    if unknown:
+        raise ExperimentInputError(f"experiment {name!r} has no parameter(s) {sorted(unknown)}; "
+                                   f"it takes {sorted(accepted)}")
+    checked = {}
+    for key, value in params.items():
+        p = accepted[key]
+        spec = p.annotation if p.annotation is not inspect.Parameter.empty else _spec_of(
+            p.default)
+        try:
+            checked[key] = _conform(value, spec)
+        except (TypeError, ValueError):
+            raise ExperimentInputError(
+                f"parameter {key!r} of experiment {name!r} must be {_describe(spec)}, got "
+                f"{value!r}") from None
+    return checked
+
+
+def _spec_of(default):
+    """The type a parameter's default stands for: int, tuple[str, ...], ...; None: any."""
+    if default is None:
+        return typing.Any
+    if isinstance(default, (tuple, list)):
+        kinds = {type(v) for v in default}
+        return tuple[kinds.pop(), ...] if len(kinds) == 1 else tuple
+    return type(default)
+
+
+def _conform(value, spec):
+    """``value`` as ``spec`` (see :func:`check_experiment_params`), or raise ValueError."""
+    origin, args = typing.get_origin(spec), typing.get_args(spec)
+    if spec is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _conform(value, option)
+            except (TypeError, ValueError):
+                pass
+        raise ValueError(value)
+    if spec is bool:
+        if isinstance(value, bool):
+            return value
+    elif spec is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0:
+            return int(value)
+    elif spec is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    elif spec is str:
+        if isinstance(value, str):
+            return value
+    elif spec in (tuple, list) or origin in (tuple, list):
+        item = args[0] if args else typing.Any
+        if isinstance(value, str) and item is str:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        elif not isinstance(value, (tuple, list)):
+            value = [value]
+        if value:
+            return type(value)(_conform(v, item) for v in value)
+    else:
+        return value  # a type this check does not know: the experiment checks it
+    raise ValueError(value)
+
+
+def _describe(spec):
+    origin, args = typing.get_origin(spec), typing.get_args(spec)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _describe(a) for a in args)
+    if spec in (tuple, list) or origin in (tuple, list):
+        plural = {bool: "booleans", int: "ints >= 0", float: "numbers >= 0", str: "strings"}
+        item = args[0] if args else None
+        return f"a non-empty list of {plural[item]}" if item in plural else "a non-empty list"
+    names = {bool: "True or False", int: "an int >= 0", float: "a number >= 0", str: "a str"}
+    return names.get(spec, getattr(spec, "__name__", str(spec)))
 
 
 def fit_or_load(estimator, X, y, path, *, reuse=True, **fit_params):

@@ -6,7 +6,7 @@ import pandas as pd
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
 from ..plot import learning_curves, save_figure
-from . import fit_or_load, register_experiment, write_table
+from . import ExperimentInputError, fit_or_load, register_experiment, write_table
 
 
 def _data(quick, dataset, seed, upsample=1):
@@ -47,7 +47,8 @@ def _slug(text):
                 "(mnist_5x5) or CIFAR-10 (cifar_3x3) net, with a delta-accuracy column",
     reference="report 004: MNIST 5x5/1 98.14% ... 3x3/3 85.43%; CIFAR-10 3x3/1 71.20% ... "
               "5x5/1 61.33%")
-def filter_stride_sweep(out, quick=False, dataset="mnist", seed=0, epochs=None, verbose=1):
+def filter_stride_sweep(out, quick=False, dataset="mnist", seed=0, epochs: int | None = None,
+                        verbose=1):
     if dataset == "mnist":
         preset, epochs = "mnist_5x5", epochs or 10
         grid = [(5, 1, "same"), (3, 1, "valid"), (7, 1, "same"), (5, 2, "same"),
@@ -118,11 +119,12 @@ REPORT_NETS = {
                 "(optimizer, lr, schedule, init, early stopping, augmentation)",
     reference="reports 001-004: e.g. conv3_5x5 73.97%, bn_dropout_3x3 77.16%, elu_5x5 80.19%, "
               "simple_49k 77.65% val, densenet_45k 86.25% val, cifar_3x3 71.20%, mnist 98.14%")
-def report_networks(out, quick=False, nets=None, max_epochs=None, seed=0, verbose=1):
+def report_networks(out, quick=False, nets: tuple[str, ...] | None = None,
+                    max_epochs: int | None = None, seed=0, verbose=1):
     nets = list(REPORT_NETS) if nets is None else list(nets)
     unknown = set(nets) - set(REPORT_NETS)
     if unknown:
-        raise ValueError(f"unknown nets {sorted(unknown)}; choose from {sorted(REPORT_NETS)}")
+        raise ExperimentInputError(f"unknown nets {sorted(unknown)}; choose from {sorted(REPORT_NETS)}")
     tables = []
     for net in nets:
         dataset, params = REPORT_NETS[net]

@@ -15,10 +15,10 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
-from ..datasets import load_train_test, shared_path, subsample
+from ..datasets import DataNotFoundError, load_train_test, shared_path, subsample
 from ..features import CifarResNetFeatures, VGGFeatures
 from ..plot import accuracy_vs_k, save_figure
-from . import register_experiment, write_table
+from . import ExperimentInputError, register_experiment, write_table
 
 RESNET20 = "resnet20-12fca82f.th"
 
@@ -30,13 +30,13 @@ def backbone_features(backbone, layer, quick, pooling=None, seed=0):
             return CifarResNetFeatures(8, layer=layer, pooling=pooling, random_state=seed)
         weights = shared_path("weights", RESNET20)
         if weights is None:
-            raise FileNotFoundError(f"the pretrained ResNet-20 needs weights/{RESNET20} below "
+            raise DataNotFoundError(f"the pretrained ResNet-20 needs weights/{RESNET20} below "
                                     "SKLEARN_CNN_SHARED")
         return CifarResNetFeatures(20, layer=layer, weights=weights, pooling=pooling)
     if backbone == "vgg16":
         return VGGFeatures(layer, weights=None if quick else "DEFAULT", resize=32,
                            pooling=pooling, random_state=seed)
-    raise ValueError(f"backbone must be 'resnet20' or 'vgg16', got {backbone!r}")
+    raise ExperimentInputError(f"backbone must be 'resnet20' or 'vgg16', got {backbone!r}")
 
 
 @register_experiment(

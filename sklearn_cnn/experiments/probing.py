@@ -2,11 +2,14 @@
 
 import pandas as pd
 
+from .._input import check_images
+from ..architectures import build_network, resolve_architecture
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
-from ..plot import embedding, learning_curves, save_figure
+from ..features._extract import check_layers
+from ..plot import embedding, learning_curves, probe_accuracy, save_figure
 from ..probing import default_probes, layer_features, probe_layers
-from . import fit_or_load, register_experiment, write_table
+from . import ExperimentInputError, fit_or_load, register_experiment, write_table
 
 __all__ = ["run_probe"]
 
@@ -16,7 +19,8 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
               reuse_model=True, verbose=1, **train_params):
     """Train ``preset`` on ``dataset``, probe its layers, write tables and figures.
 
-    Writes ``probe.csv``, ``probe.md``, ``learning_curve.png``,
+    Writes ``probe.csv``, ``probe.md``, ``probe_accuracy.png`` (test accuracy per
+    layer and probe), ``learning_curve.png``,
     ``tsne_<layer>.png`` and the trained network (``cnn.joblib``) into ``out``;
     returns the probe table. The network trains with a checkpoint in
     ``out/cnn.ckpt``: run again on the same ``out``, an interrupted training
@@ -29,7 +33,14 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     if quick:
         epochs, X_tr, y_tr = min(epochs, 2), X_tr[:600], y_tr[:600]
         X_te, y_te = X_te[:300], y_te[:300]
-    probes = default_probes(seed, probes)
+    try:  # the user's choices, checked before training rather than after it
+        probes = default_probes(seed, probes)
+        if layers is not None:
+            network = build_network(resolve_architecture(preset),
+                                    check_images(X_tr[:1]).shape[1:], len(names))
+            check_layers(layers, network.layer_names, "layers")
+    except (TypeError, ValueError) as exc:
+        raise ExperimentInputError(str(exc)) from None
     clf = CNNClassifier(preset, max_epochs=epochs, random_state=seed, verbose=verbose,
                         **train_params)
     clf, fit_seconds = fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib", reuse=reuse_model)
@@ -43,6 +54,9 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     table = pd.concat([table, cnn_row], ignore_index=True)
     write_table(table, out, "probe")
     save_figure(learning_curves(clf, title=f"{preset} on {dataset}"), out / "learning_curve.png")
+    save_figure(probe_accuracy(table, chance=1 / len(names),
+                               title=f"Which layer of {preset} separates {dataset}?"),
+                out / "probe_accuracy.png")
     if tsne:
         probed = list(dict.fromkeys(table["layer"][table["probe"] != "cnn"]))
         n = 150 if quick else 2000
@@ -78,7 +92,7 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
     all_runs = {"no_l2": 0.0, "l2_fc": 0.05}
     runs = [runs] if isinstance(runs, str) else list(runs)
     if not runs or set(runs) - set(all_runs):
-        raise ValueError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
+        raise ExperimentInputError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
     tables = []
     for label in runs:
         wd = all_runs[label]

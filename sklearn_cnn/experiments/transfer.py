@@ -41,7 +41,8 @@ def _curves(histories, out, name, title, x="epoch", y="test_acc"):
     reference="report 000, task 3: frozen 0.792, retrain 0.8639, refine-after-k close to "
               "retrain; conv 3-4 trained ~ retrain")
 def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", epochs=16,
-                        batch_size=32, lr=1e-4, refine_steps=(100, 1000, 2500), n_train=None,
+                        batch_size=32, lr=1e-4, refine_steps=(100, 1000, 2500),
+                        n_train: int | None = None,
                         seed=0, verbose=1):
     # Report 000 ran Adam 1e-4, batch 128, 10,000 steps (VGG16 -> CIFAR-10); the default
     # here keeps its lr and its k values with batch 32 and ~3,400 steps (ResNet-20 -> MNIST).

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._base import seed_from, torch_seed
-from .._input import check_images, check_positive_int
+from .._input import check_device, check_images, check_positive_int
 from ._extract import (cached_extract, check_layers, check_pooling, extract_features,
                        feature_names)
 
@@ -147,14 +147,6 @@ def check_resize(resize):
     return tuple(int(s) for s in sizes)
 
 
-def _check_device(device):
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', "
-                         f"got {device!r}") from None
-
-
 def _is_path(weights):
     if isinstance(weights, os.PathLike):
         return True
@@ -232,7 +224,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         images = check_images(X, estimator=type(self).__name__)
         check_pooling(self.pooling)
         check_positive_int(self.batch_size, "batch_size")
-        device = _check_device(self.device)
+        device = check_device(self.device)
         if images.shape[1] not in (1, 3, 4):
             raise ValueError(f"X must have 1 (grayscale), 3 (RGB) or 4 (RGBA) channels, "
                              f"got {images.shape[1]}")

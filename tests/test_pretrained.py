@@ -206,3 +206,56 @@ def test_cifar_resnet20_accuracy_on_shared_cifar10():
 ], ids=lambda e: type(e).__name__)
 def test_check_estimator(estimator):
     check_estimator(estimator)
+
+
+def _rgb_backbone(make):
+    def build(rgb32, digits):
+        return make(), rgb32, None
+    return build
+
+
+def _layer_features(layers):
+    def build(rgb32, digits):
+        from sklearn_cnn import CNNClassifier, LayerFeatures
+
+        X, y = digits.images[:64], digits.target[:64]
+        cnn = CNNClassifier(max_epochs=1, verbose=0, random_state=0).fit(X, y)
+        return LayerFeatures(cnn, layers, refit=False), X, y
+    return build
+
+
+# (backbone with a multi-layer ``layer``, each layer of which is compared with its own extraction)
+MULTI_LAYER_CASES = {
+    "vgg11 conv/pool": _rgb_backbone(lambda: VGGFeatures(
+        ["conv1_1", "pool1"], arch="vgg11", weights=None, random_state=0)),
+    "vgg11 fc6/fc7": _rgb_backbone(lambda: VGGFeatures(
+        ["fc6", "relu6", "fc7"], arch="vgg11", weights=None, random_state=0)),
+    "vgg11_bn bn": _rgb_backbone(lambda: VGGFeatures(
+        ["conv1_1", "bn1_1", "conv2_1"], arch="vgg11_bn", weights=None, random_state=0)),
+    "resnet18": _rgb_backbone(lambda: ResNetFeatures(
+        ["conv1", "layer1", "layer2", "fc"], weights=None, random_state=0)),
+    "torchvision nodes": _rgb_backbone(lambda: TorchvisionFeatures(
+        "resnet18", ["bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.0.relu_1"], weights=None,
+        random_state=0)),
+    "cifar resnet": _rgb_backbone(lambda: CifarResNetFeatures(
+        8, ["conv1", "layer1", "layer2", "logits"], random_state=0)),
+    "CNNClassifier layers": _layer_features(["conv1", "bn1", "pool1", "gap", "fc1"]),
+}
+
+
+@pytest.mark.parametrize("case", list(MULTI_LAYER_CASES))
+def test_multi_layer_call_equals_single_layer_extractions(case, rgb32, digits):
+    # In-place ops after a returned layer (ReLU(inplace=True), ``out += identity``) used to
+    # overwrite it: conv1_1 came back ReLU'd when pool1 was requested too.
+    est, X, y = MULTI_LAYER_CASES[case](rgb32, digits)
+    layers = est.layer
+    both = est.fit(X, y).transform(X)
+    start, negative = 0, False
+    for layer, size in zip(layers, est.feature_sizes_):
+        alone = clone(est).set_params(layer=layer).fit(X, y).transform(X)
+        assert alone.shape[1] == size
+        np.testing.assert_array_equal(both[:, start:start + size], alone, err_msg=layer)
+        negative |= bool((alone < 0).any())
+        start += size
+    assert start == both.shape[1]
+    assert negative  # some requested layer is pre-ReLU, so the check had something to catch

@@ -60,6 +60,10 @@ class FeatureNet(nn.Module):
         if extractor is None:
             extractor = create_feature_extractor(
                 self.model, return_nodes={self.nodes[name]: name for name in layers})
+            graphs = {id(g): g for g in (extractor.train_graph, extractor.eval_graph)}
+            for graph in graphs.values():
+                _copy_returned_values(graph)
+            extractor.recompile()
             self._extractors[key] = extractor
         if extractor.training != self.training:
             # The extractor switches between its train and eval graphs in train(), which
@@ -91,6 +95,22 @@ class FeatureNet(nn.Module):
         state = dict(super().__getstate__())
         state["_extractors"] = {}  # rebuilt on demand; they share model's parameters
         return state
+
+
+def _copy_returned_values(graph):
+    """Return a copy of each requested node's value, taken right after it is computed.
+
+    Nodes later in the graph may overwrite a returned tensor in place
+    (torchvision's ``ReLU(inplace=True)``, ResNet's ``out += identity``), so
+    without the copy a layer comes back as a deeper layer made it whenever
+    that deeper layer is requested in the same call.
+    """
+    output = next(node for node in graph.nodes if node.op == "output")
+    for node in list(output.all_input_nodes):
+        with graph.inserting_after(node):
+            copy = graph.call_method("clone", (node,))
+        output.replace_input_with(node, copy)
+    graph.lint()
 
 
 class Preprocess:

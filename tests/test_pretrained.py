@@ -1,5 +1,6 @@
 """Tests of the pretrained-network feature transformers (no download, CPU, small inputs)."""
 
+import io
 import os
 import pickle
 import urllib.error
@@ -15,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_cnn.features.cifar_resnet import CifarResNetFeatures
-from sklearn_cnn.features.pretrained import ResNetFeatures, TorchvisionFeatures, VGGFeatures
+from sklearn_cnn.features.pretrained import (ResNetFeatures, TorchvisionFeatures, VGGFeatures,
+                                             load_state_dict)
 
 from .conftest import shared_file
 
@@ -184,6 +186,83 @@ def test_cifar_resnet_layers_and_file_object(tmp_path, rgb32):
                                atol=1e-6)
     with pytest.raises(ValueError, match="depth-32"):
         CifarResNetFeatures(32, weights=str(path)).fit(rgb32)
+
+
+class _WritesMarker:
+    """Unpickling this runs ``open(path, "w")``: how a crafted checkpoint runs code."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _crafted_checkpoint(tmp_path):
+    """A CIFAR ResNet-8 checkpoint with a payload next to its weights, and the payload's marker."""
+    marker = tmp_path / "code_ran"
+    state = CifarResNetFeatures(8, random_state=0).fit(np.zeros((1, 8, 8, 3))).model_.model
+    path = tmp_path / "crafted.th"
+    torch.save({"state_dict": state.state_dict(), "extra": _WritesMarker(marker)}, path)
+    return path, marker
+
+
+def test_weights_file_with_code_is_not_unpickled_by_default(tmp_path, rgb32):
+    path, marker = _crafted_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match=r"holds Python objects other than tensors.*"
+                                         r"trust_weights_file=True") as info:
+        CifarResNetFeatures(8, weights=str(path)).fit(rgb32)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="other than tensors"):
+        load_state_dict(path)
+    assert not marker.exists()
+    # the documented opt-in for a trusted legacy file unpickles everything (and so runs it)
+    CifarResNetFeatures(8, weights=str(path), trust_weights_file=True).fit(rgb32)
+    assert marker.exists()
+
+
+def test_torch_home_weights_file_with_code_is_not_unpickled(tmp_path, monkeypatch, no_download,
+                                                            rgb32):
+    # torchvision's builders read $TORCH_HOME/hub/checkpoints with weights_only=False
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = tmp_path / "hub" / "checkpoints" / os.path.basename(
+        torchvision.models.ResNet18_Weights.DEFAULT.url)
+    target.parent.mkdir(parents=True)
+    marker = tmp_path / "code_ran"
+    torch.save({**_random_resnet18_state(0), "extra": _WritesMarker(marker)}, target)
+    with pytest.raises(ValueError, match="other than tensors") as info:
+        ResNetFeatures(weights="DEFAULT").fit(rgb32)
+    assert str(target) in str(info.value) and not marker.exists()
+
+
+def _truncated_shared_resnet20(tmp_path):
+    data = shared_file("weights", "resnet20-12fca82f.th").read_bytes()
+    return data[:len(data) // 2]
+
+
+def _truncated_local_checkpoint(tmp_path):
+    buffer = io.BytesIO()
+    torch.save({"state_dict": CifarResNetFeatures(8, random_state=0).fit(
+        np.zeros((1, 8, 8, 3))).model_.model.state_dict()}, buffer)
+    return buffer.getvalue()[:-100]
+
+
+@pytest.mark.parametrize("content, reason", [
+    (lambda tmp: np.random.RandomState(0).bytes(1000), "Unsupported operand"),
+    (lambda tmp: b"", "empty or ends too early"),
+    (_truncated_local_checkpoint, "unexpected EOF|ends too early|corrupt"),
+    pytest.param(_truncated_shared_resnet20, "unexpected EOF", marks=pytest.mark.shared),
+], ids=["random bytes", "empty", "truncated", "truncated shared resnet20"])
+def test_corrupt_weights_file_error_names_the_file(tmp_path, rgb32, content, reason):
+    path = tmp_path / "bad.th"
+    path.write_bytes(content(tmp_path))
+    for est in (CifarResNetFeatures(20, weights=str(path)),
+                TorchvisionFeatures("resnet18", weights=str(path))):
+        with pytest.raises(ValueError, match=f"cannot read the weights file '{path}': "
+                                             f"(.*)({reason})"):
+            est.fit(rgb32)
+    with open(path, "rb") as fh, pytest.raises(ValueError, match="cannot read the weights file"):
+        load_state_dict(fh)
 
 
 @pytest.mark.shared

@@ -109,6 +109,11 @@ class CifarResNetFeatures(NetworkFeatures):
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
         Seeds the random initialisation when ``weights=None``.
+    trust_weights_file : bool, default=False
+        Read ``weights`` files with ``torch.load(weights_only=False)``, which
+        can run code stored in the file; only for files you trust. By default
+        only tensors and plain containers are read (see
+        :func:`~sklearn_cnn.features.pretrained.load_state_dict`).
 
     Attributes
     ----------
@@ -131,7 +136,7 @@ class CifarResNetFeatures(NetworkFeatures):
               "avgpool": "flatten", "logits": "linear"}
 
     def __init__(self, depth=20, layer="avgpool", *, weights=None, pooling=None, batch_size=256,
-                 device="cpu", random_state=None):
+                 device="cpu", random_state=None, trust_weights_file=False):
         self.depth = depth
         self.layer = layer
         self.weights = weights
@@ -139,6 +144,7 @@ class CifarResNetFeatures(NetworkFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     @classmethod
     def available_layers(cls):
@@ -158,7 +164,8 @@ class CifarResNetFeatures(NetworkFeatures):
                 raise TypeError(f"weights must be None, a path, a file object or a state_dict, "
                                 f"got {type(self.weights).__name__}")
             try:
-                model.load_state_dict(load_state_dict(self.weights))
+                model.load_state_dict(load_state_dict(
+                    self.weights, trust_weights_file=self.trust_weights_file))
             except RuntimeError as exc:
                 raise ValueError(f"weights do not fit a depth-{d} CIFAR ResNet: "
                                  f"{str(exc).splitlines()[0]}") from None

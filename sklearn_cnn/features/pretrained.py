@@ -11,6 +11,7 @@ front-ends only differ in how they build the network and name its layers.
 
 import numbers
 import os
+import re
 import uuid
 from collections import OrderedDict
 
@@ -183,11 +184,45 @@ def _is_path(weights):
         or os.path.exists(weights))
 
 
-def load_state_dict(source, param_name="weights"):
+def _source_name(source):
+    """How an error message names a weights file (a path or an open file)."""
+    if isinstance(source, (str, os.PathLike)):
+        return repr(os.fspath(source))
+    name = getattr(source, "name", None)
+    return repr(name) if isinstance(name, (str, bytes)) else f"the file object {source!r}"
+
+
+def load_state_dict(source, param_name="weights", *, trust_weights_file=False):
     """A state_dict from a path, an open binary file or a dict (checkpoint or state_dict).
 
     Checkpoints holding ``{"state_dict": ...}`` (or ``"model"``) are unwrapped
     and ``module.`` prefixes (from ``nn.DataParallel``) removed.
+
+    Parameters
+    ----------
+    source : str, path-like, binary file object or dict
+        A file written by ``torch.save``, or an already loaded state_dict.
+    param_name : str, default="weights"
+        Name of the parameter ``source`` came from, used in error messages.
+    trust_weights_file : bool, default=False
+        Files are read with ``torch.load(weights_only=True)``, which only
+        rebuilds tensors and plain containers: unpickling arbitrary objects
+        runs code the file chooses. ``True`` reads with ``weights_only=False``;
+        only pass it for files from a source you trust (legacy checkpoints
+        that pickle other objects next to the weights).
+
+    Returns
+    -------
+    state_dict : dict
+
+    Raises
+    ------
+    FileNotFoundError
+        When the path does not exist.
+    ValueError
+        When the file is not a readable ``torch.save`` file (corrupt,
+        truncated, empty), or holds objects other than tensors and
+        ``trust_weights_file`` is False.
     """
     if isinstance(source, dict):
         state = source
@@ -195,11 +230,9 @@ def load_state_dict(source, param_name="weights"):
         if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
             raise FileNotFoundError(f"{param_name}: no such weights file: {os.fspath(source)!r}")
         try:
-            state = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception:  # older checkpoints pickle numpy scalars next to the weights
-            if hasattr(source, "seek"):
-                source.seek(0)
-            state = torch.load(source, map_location="cpu", weights_only=False)
+            state = torch.load(source, map_location="cpu", weights_only=not trust_weights_file)
+        except Exception as exc:
+            raise _unreadable_weights(source, param_name, exc, trust_weights_file) from exc
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -209,6 +242,26 @@ def load_state_dict(source, param_name="weights"):
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def _unreadable_weights(source, param_name, exc, trusted):
+    """The ValueError for a weights file ``torch.load`` failed on with ``exc``."""
+    name, message = _source_name(source), str(exc)
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if unsafe and not trusted:
+        return ValueError(
+            f"{param_name}: the weights file {name} holds Python objects other than tensors "
+            f"({unsafe.group(1)}); unpickling them could run arbitrary code, so weights are "
+            "loaded with torch.load(weights_only=True). If you trust the file, pass "
+            "trust_weights_file=True (or allow-list the type with "
+            "torch.serialization.add_safe_globals).")
+    if isinstance(exc, EOFError) or not message:
+        reason = "the file is empty or ends too early"
+    else:  # torch's own message on a weights-only failure is advice, not the cause
+        reason = message.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
+        reason = " ".join(reason.split()).rstrip(".") or type(exc).__name__
+    return ValueError(f"{param_name}: cannot read the weights file {name}: {reason}. It is not "
+                      "a file written by torch.save, or it is corrupt or truncated.")
 
 
 class NetworkFeatures(TransformerMixin, BaseEstimator):
@@ -364,6 +417,12 @@ class TorchvisionFeatures(NetworkFeatures):
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
         Seeds the random initialisation when ``weights=None``.
+    trust_weights_file : bool, default=False
+        Weights files (a path, an open file, or torchvision's file in
+        ``$TORCH_HOME/hub/checkpoints``) are read with
+        ``torch.load(weights_only=True)``: only tensors and plain containers,
+        never arbitrary pickled objects, whose unpickling runs code. True
+        allows them; pass it only for a file from a source you trust.
 
     Attributes
     ----------
@@ -388,7 +447,8 @@ class TorchvisionFeatures(NetworkFeatures):
     """
 
     def __init__(self, model="resnet18", layer=None, *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None):
+                 resize=None, batch_size=64, device="cpu", random_state=None,
+                 trust_weights_file=False):
         self.model = model
         self.layer = layer
         self.weights = weights
@@ -397,6 +457,7 @@ class TorchvisionFeatures(NetworkFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     # hooks of the front-ends ------------------------------------------------
     def _model_name(self):
@@ -472,7 +533,7 @@ class TorchvisionFeatures(NetworkFeatures):
         kind, value = weights
         if kind == "path":
             model = get_model(name, weights=None)
-            state = load_state_dict(value)
+            state = load_state_dict(value, trust_weights_file=self.trust_weights_file)
             try:
                 model.load_state_dict(state)
             except RuntimeError as exc:
@@ -480,6 +541,10 @@ class TorchvisionFeatures(NetworkFeatures):
                                  f"{str(exc).splitlines()[0]}") from None
             return model
         path = _weights_file(value)
+        if os.path.isfile(path) and not self.trust_weights_file:
+            # torchvision's builders unpickle this file with weights_only=False: a file put
+            # there must first pass the safe reader (which also names a corrupt file).
+            load_state_dict(path)
         try:
             return get_model(name, weights=value)
         except Exception as exc:  # typically a failed download (offline)
@@ -551,7 +616,7 @@ class VGGFeatures(_NamedTorchvisionFeatures):
     ----------
     layer : str or list of str, default="pool5"
     arch : {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", ...}, default="vgg16"
-    weights, pooling, resize, batch_size, device, random_state
+    weights, pooling, resize, batch_size, device, random_state, trust_weights_file
         See :class:`TorchvisionFeatures`.
 
     Examples
@@ -567,7 +632,8 @@ class VGGFeatures(_NamedTorchvisionFeatures):
     DEFAULT_ARCH = "vgg16"
 
     def __init__(self, layer="pool5", arch="vgg16", *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None):
+                 resize=None, batch_size=64, device="cpu", random_state=None,
+                 trust_weights_file=False):
         self.layer = layer
         self.arch = arch
         self.weights = weights
@@ -576,6 +642,7 @@ class VGGFeatures(_NamedTorchvisionFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     @staticmethod
     def _names(model):
@@ -607,7 +674,7 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
     ----------
     layer : str or list of str, default="avgpool"
     arch : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}, default="resnet18"
-    weights, pooling, resize, batch_size, device, random_state
+    weights, pooling, resize, batch_size, device, random_state, trust_weights_file
         See :class:`TorchvisionFeatures`.
 
     Examples
@@ -623,7 +690,8 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
     DEFAULT_ARCH = "resnet18"
 
     def __init__(self, layer="avgpool", arch="resnet18", *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None):
+                 resize=None, batch_size=64, device="cpu", random_state=None,
+                 trust_weights_file=False):
         self.layer = layer
         self.arch = arch
         self.weights = weights
@@ -632,6 +700,7 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     @staticmethod
     def _names(model):

@@ -465,6 +465,10 @@ class TrainingMixin:
         )
         with torch_seed(seed, self.device):
             self.net_.fit(X, y)
+        # skorch leaves the module in the mode of its last phase (train mode without a
+        # validation split): a fitted network is used for inference, where BatchNorm must use
+        # its running statistics and dropout must be off.
+        self.net_.module_.eval()
         return self
 
     @property

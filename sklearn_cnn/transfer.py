@@ -19,10 +19,9 @@ __all__ = ["TransferClassifier", "TransferNet", "UnfreezeAtStep", "BACKBONES"]
 
 
 def _cifar_resnet20():
-    from .datasets import shared_path
-    from .features import CifarResNetFeatures
+    from .features.cifar_resnet import CifarResNetFeatures, pretrained_weights_path
 
-    return CifarResNetFeatures(20, weights=shared_path("weights", "resnet20-12fca82f.th"))
+    return CifarResNetFeatures(20, weights=pretrained_weights_path())
 
 
 def _vgg16():
@@ -37,7 +36,8 @@ def _resnet18():
     return ResNetFeatures("avgpool", arch="resnet18")
 
 
-# Backbones by name (the pretrained weights are looked up where each transformer says).
+# Backbones by name (the pretrained weights are looked up where each transformer says; a
+# missing file raises FileNotFoundError saying where to put it).
 BACKBONES = {"cifar_resnet20": _cifar_resnet20, "vgg16": _vgg16, "resnet18": _resnet18}
 
 

@@ -338,3 +338,15 @@ def test_multi_layer_call_equals_single_layer_extractions(case, rgb32, digits):
         start += size
     assert start == both.shape[1]
     assert negative  # some requested layer is pre-ReLU, so the check had something to catch
+
+
+@pytest.mark.parametrize("make", [
+    lambda: CifarResNetFeatures(8, "layer2", random_state=0),
+    lambda: ResNetFeatures("layer1", weights=None, random_state=0),
+    lambda: VGGFeatures("bn1_1", arch="vgg11_bn", weights=None, random_state=0),
+], ids=["cifar resnet", "resnet18", "vgg11_bn"])
+def test_feature_extractors_stay_in_eval_mode(make, rgb32):
+    f = make().fit(rgb32)
+    assert not any(m.training for m in f.model_.modules())
+    f.transform(rgb32)  # extraction restores the mode it found: still eval
+    assert not any(m.training for m in f.model_.modules())

@@ -161,3 +161,48 @@ def test_fast_path_in_fine_tuning(data):
     p, q = fast.predict_proba(Xt), ref.predict_proba(Xt)
     assert not np.array_equal(p, q)  # bf16 rounds
     np.testing.assert_allclose(p, q, atol=0.05)
+
+
+def test_default_backbone_without_its_weights_raises(data, monkeypatch, tmp_path):
+    # It used to train on a randomly initialised "pretrained" ResNet-20 (backbone_.weights None).
+    X, y, _, _ = data
+    monkeypatch.delenv("SKLEARN_CNN_SHARED", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"resnet20-12fca82f\.th.*SKLEARN_CNN_SHARED"
+                                                r".*weights=None for a randomly initialised"):
+        TransferClassifier(**FAST).fit(X[:40], y[:40])
+    monkeypatch.setenv("SKLEARN_CNN_SHARED", str(tmp_path))  # set, but without the file
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "weights" / "resnet20-12fca82f.th")):
+        TransferClassifier(**FAST).fit(X[:40], y[:40])
+
+
+@pytest.mark.shared
+def test_default_backbone_uses_the_shared_weights(data):
+    from .conftest import shared_file
+
+    path = shared_file("weights", "resnet20-12fca82f.th")
+    X, y, _, _ = data
+    clf = TransferClassifier(head=(8,), **FAST).fit(X[:40], y[:40])
+    assert str(clf.backbone_.weights) == str(path)
+
+
+@pytest.mark.parametrize("params", [
+    dict(train_layers="none", validation_fraction=None),
+    dict(train_layers="all", validation_fraction=None),
+    dict(train_layers="from:layer2", validation_fraction=0.2),
+    dict(unfreeze_after_steps=1, validation_fraction=None),
+])
+def test_fitted_networks_are_in_eval_mode(data, params):
+    X, y, Xt, _ = data
+    clf = TransferClassifier(BACKBONE, head=(8,), **{**FAST, **params}).fit(X[:64], y[:64])
+    clf.predict(Xt[:4])
+    modules = [clf.backbone_.model_, clf.module_]
+    assert not any(m.training for module in modules for m in module.modules())
+    # so calling the module is deterministic and leaves the BatchNorm statistics alone
+    bn = clf.backbone_.model_.model.bn1
+    before = bn.running_mean.clone()
+    net = clf.module_ if not clf.fast_frozen_ else clf.backbone_.model_
+    x = torch.from_numpy(np.random.RandomState(0).rand(4, 3, 8, 8).astype(np.float32))
+    with torch.no_grad():
+        first, second = net(x), net(x[:2])
+    torch.testing.assert_close(first[:2], second)
+    torch.testing.assert_close(bn.running_mean, before, rtol=0, atol=0)

@@ -9,6 +9,7 @@ its checkpoints (``resnet20-12fca82f.th``, ...) load as they are.
 """
 
 import numbers
+import os
 
 from torch import nn
 from torch.nn import functional as F
@@ -17,7 +18,11 @@ from .._base import seed_from, torch_seed
 from ._extract import check_layers
 from .pretrained import NetworkFeatures, Preprocess, load_state_dict
 
-__all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD"]
+__all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD",
+           "RESNET20_WEIGHTS", "pretrained_weights_path"]
+
+# The checkpoint of akamaster/pytorch_resnet_cifar10 behind the "cifar_resnet20" backbone.
+RESNET20_WEIGHTS = "resnet20-12fca82f.th"
 
 # The normalisation the akamaster/pytorch_resnet_cifar10 checkpoints were trained with: its
 # trainer.py uses ImageNet's mean and std. Measured with resnet20 on the shared JPEG CIFAR-10
@@ -25,6 +30,30 @@ __all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD"]
 # (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010).
 CIFAR_MEAN = (0.485, 0.456, 0.406)
 CIFAR_STD = (0.229, 0.224, 0.225)
+
+
+def pretrained_weights_path(file_name=RESNET20_WEIGHTS):
+    """Path of a pretrained CIFAR ResNet checkpoint below ``$SKLEARN_CNN_SHARED/weights``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file is not there, saying where to put it: a pretrained
+        network never silently falls back to random weights.
+    """
+    from ..datasets import SHARED_ENV, shared_path
+
+    path = shared_path("weights", file_name)
+    if path is None:
+        root = os.environ.get(SHARED_ENV)
+        where = (f"{root}/weights/{file_name}" if root else
+                 f"<folder>/weights/{file_name} and set {SHARED_ENV}=<folder> (it is unset)")
+        raise FileNotFoundError(
+            f"the pretrained CIFAR ResNet weights {file_name} were not found: put the "
+            f"checkpoint (from akamaster/pytorch_resnet_cifar10) at {where}, or pass "
+            f"CifarResNetFeatures(weights=<path to the file>) (weights=None for a randomly "
+            "initialised network).")
+    return path
 
 
 class _PadShortcut(nn.Module):

@@ -314,7 +314,8 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         names = list(nodes)
         layers = self._default_layers(names) if self.layer is None else \
             check_layers(self.layer, names)
-        self.model_ = FeatureNet(model, nodes)
+        # A new module starts in train mode, and extraction restores the mode it found.
+        self.model_ = FeatureNet(model, nodes).eval()
         self.preprocess_ = self._preprocess(model)
         self.layers_ = layers
         self.image_shape_ = tuple(int(s) for s in images.shape[1:])

@@ -279,11 +279,23 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
     def fit(self, X, y, test_data=None):
         """Fit the head (and the chosen backbone layers) on images ``X``, labels ``y``.
 
-        ``test_data=(X_test, y_test)`` adds ``test_loss`` / ``test_acc`` per epoch
-        to ``history_`` (for learning curves; never used for training).
+        Parameters
+        ----------
+        X : array-like of images, (n, H, W), (n, H, W, C) or (n, features)
+        y : array-like of shape (n,)
+        test_data : (X_test, y_test), default=None
+            Adds ``test_loss`` / ``test_acc`` per epoch to ``history_`` (for
+            learning curves; never used for training). Checked like ``X, y``
+            before training: images of the shape of ``X``, as many labels as
+            images, and only labels that occur in ``y`` (ValueError otherwise).
+
+        Returns
+        -------
+        self
         """
         self._check_params()
         images, self.classes_, y_enc = self._check_xy(X, y, lazy=True)
+        test_inputs = None if test_data is None else self._test_inputs(test_data)
         seed = seed_from(self.random_state)
         bb = self._make_backbone()
         bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
@@ -298,8 +310,8 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
             init_weights(head, self.init, self.init_std)
         y_t = torch.from_numpy(y_enc.astype(np.int64))
         callbacks = []
-        if test_data is not None:
-            callbacks.append(("test_scoring", _TestScoring(*self._test_inputs(test_data))))
+        if test_inputs is not None:
+            callbacks.append(("test_scoring", _TestScoring(self, *test_inputs)))
         if self.fast_frozen_:
             X_in = torch.from_numpy(bb.transform(X))
             self._fit_net(head, X_in, y_t, decay_layers=_linear_layers(head), seed=seed,
@@ -325,10 +337,22 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
         return self
 
     def _test_inputs(self, test_data):
+        """``test_data`` checked like ``X, y`` (before any training): (X_test, encoded y_test)."""
+        if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
+            raise TypeError(f"test_data must be a pair (X_test, y_test), got "
+                            f"{type(test_data).__name__}")
         X_test, y_test = test_data
-        y_test = column_or_1d(y_test)
-        index = {c: i for i, c in enumerate(self.classes_)}
-        return self, X_test, np.array([index[v] for v in y_test], dtype=np.int64)
+        images = check_images(X_test, expected_shape=self.image_shape_, name="test_data X_test",
+                              estimator=type(self).__name__, lazy=True)
+        y_test = column_or_1d(y_test, warn=True)
+        if len(images) != len(y_test):
+            raise ValueError(f"test_data: X_test has {len(images)} samples but y_test has "
+                             f"{len(y_test)}")
+        unseen = np.unique(y_test[~np.isin(y_test, self.classes_)])
+        if len(unseen):
+            raise ValueError(f"test_data: y_test has label(s) {unseen[:5].tolist()} not seen in "
+                             f"y; the classes are {self.classes_.tolist()}")
+        return X_test, np.searchsorted(self.classes_, y_test).astype(np.int64)
 
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):

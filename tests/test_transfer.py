@@ -206,3 +206,30 @@ def test_fitted_networks_are_in_eval_mode(data, params):
         first, second = net(x), net(x[:2])
     torch.testing.assert_close(first[:2], second)
     torch.testing.assert_close(bn.running_mean, before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("test_data, exc, match", [
+    (lambda Xt, yt: (Xt, yt[:-1]), ValueError, "X_test has 100 samples but y_test has 99"),
+    (lambda Xt, yt: (Xt, np.where(yt == 3, 11, yt)), ValueError,
+     r"y_test has label\(s\) \[11\] not seen in y"),
+    (lambda Xt, yt: (Xt, yt.astype(str)), ValueError, "not seen in y"),
+    (lambda Xt, yt: (Xt[:, :4], yt), ValueError, "test_data X_test has images of 4x8"),
+    (lambda Xt, yt: (Xt, yt[:, None].repeat(2, 1)), ValueError, "y should be a 1d array"),
+    (lambda Xt, yt: Xt, TypeError, "test_data must be a pair"),
+])
+def test_bad_test_data_is_rejected_before_training(data, test_data, exc, match):
+    X, y, Xt, yt = data
+    clf = TransferClassifier(BACKBONE, head=(8,), **FAST)
+    with pytest.raises(exc, match=match):
+        clf.fit(X[:40], y[:40], test_data=test_data(Xt, yt))
+    assert not hasattr(clf, "net_")  # nothing was trained
+
+
+def test_test_data_with_string_labels(data):
+    X, y, Xt, yt = data
+    names = np.array(list("abcdefghij"))
+    clf = TransferClassifier(BACKBONE, head=(8,), **FAST).fit(X, names[y],
+                                                              test_data=(Xt, names[yt]))
+    proba = clf.predict_proba(Xt)
+    expected = -np.log(np.clip(proba[np.arange(len(yt)), yt], 1e-12, None)).mean()
+    np.testing.assert_allclose(clf.history_["test_loss"].iloc[-1], expected, rtol=1e-5)

@@ -307,13 +307,15 @@ class TrainingMixin:
     _history_columns = HISTORY_COLUMNS
 
     def _check_xy(self, X, y, image_shape=None, lazy=False):
-        """Validate fit's images and labels; set ``image_shape_`` and ``n_features_in_``.
+        """Validate fit's images and labels; set ``image_shape_``, ``n_features_in_`` and
+        ``integer_input_``.
 
         Returns the images (float32 (n, C, H, W), or ImageBatches when ``lazy``),
         the sorted classes and ``y`` encoded as 0..n_classes-1.
         """
         check_image_shape(image_shape)
-        images = check_images(X, image_shape=image_shape, lazy=lazy)
+        images, self.integer_input_ = check_images(X, image_shape=image_shape, lazy=lazy,
+                                                   return_integer=True)
         y = column_or_1d(y, warn=True)
         check_consistent_length(images, y)
         check_classification_targets(y)

@@ -158,6 +158,8 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
     backbone_ : fitted feature transformer
     module_ : TransferNet, or the head alone in fast frozen mode
     fast_frozen_ : bool
+    integer_input_ : bool
+        Whether the training images were integers (0-255, divided by 255).
     classes_, history_, steps_ (per-step train loss), net_
 
     Examples
@@ -343,7 +345,8 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
                             f"{type(test_data).__name__}")
         X_test, y_test = test_data
         images = check_images(X_test, expected_shape=self.image_shape_, name="test_data X_test",
-                              estimator=type(self).__name__, lazy=True)
+                              estimator=type(self).__name__, lazy=True,
+                              integer_fit=self.integer_input_)
         y_test = column_or_1d(y_test, warn=True)
         if len(images) != len(y_test):
             raise ValueError(f"test_data: X_test has {len(images)} samples but y_test has "
@@ -358,7 +361,7 @@ random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_
     def _net_inputs(self, X):
         check_is_fitted(self, "net_")
         images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
-                              lazy=self.fast_frozen_)
+                              lazy=self.fast_frozen_, integer_fit=self.integer_input_)
         if self.fast_frozen_:  # the backbone converts batch by batch
             return torch.from_numpy(self.backbone_.transform(X))
         return torch.from_numpy(images)

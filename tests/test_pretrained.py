@@ -350,3 +350,16 @@ def test_feature_extractors_stay_in_eval_mode(make, rgb32):
     assert not any(m.training for m in f.model_.modules())
     f.transform(rgb32)  # extraction restores the mode it found: still eval
     assert not any(m.training for m in f.model_.modules())
+
+
+def test_feature_extractor_input_rules(rgb32):
+    import pandas as pd
+
+    f = CifarResNetFeatures(8, "layer1", pooling="avg", random_state=0).fit(rgb32)
+    expected = f.transform(rgb32)
+    np.testing.assert_array_equal(f.transform(rgb32.astype(np.int64)), expected)
+    np.testing.assert_array_equal(f.transform(rgb32.tolist()), expected)
+    with pytest.raises(ValueError, match="order that cannot be told"):
+        f.transform(pd.DataFrame(rgb32.reshape(len(rgb32), -1)))
+    with pytest.warns(UserWarning, match="CifarResNetFeatures was fit on integer images"):
+        f.transform(rgb32.astype(np.float32))

@@ -148,7 +148,7 @@ class CifarResNetFeatures(NetworkFeatures):
     ----------
     model_ : FeatureNet
         ``model_.model`` is the :class:`CifarResNet`.
-    layers_, feature_sizes_, n_features_out_, n_features_in_, image_shape_
+    layers_, feature_sizes_, n_features_out_, n_features_in_, image_shape_, integer_input_
         As in :class:`~sklearn_cnn.features.pretrained.TorchvisionFeatures`.
 
     Examples

@@ -302,7 +302,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        images = check_images(X, estimator=type(self).__name__)
+        images, integer = check_images(X, estimator=type(self).__name__, return_integer=True)
         check_pooling(self.pooling)
         check_positive_int(self.batch_size, "batch_size")
         device = _check_device(self.device)
@@ -320,6 +320,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         self.layers_ = layers
         self.image_shape_ = tuple(int(s) for s in images.shape[1:])
         self.n_features_in_ = int(np.prod(self.image_shape_))
+        self.integer_input_ = integer
         self.feature_sizes_ = self._probe(images[:1])
         self.n_features_out_ = int(sum(self.feature_sizes_))
         self.fingerprint_ = uuid.uuid4().hex  # identifies this fitted model in the memo
@@ -357,7 +358,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
-                              lazy=True)
+                              lazy=True, integer_fit=getattr(self, "integer_input_", None))
         return cached_extract(self.fingerprint_, self.model_, images, self.layers_,
                               pooling=self.pooling, batch_size=self.batch_size,
                               device=self.device, preprocess=self.preprocess_)
@@ -390,7 +391,7 @@ class TorchvisionFeatures(NetworkFeatures):
     network only runs as deep as the deepest requested layer. Images are
     preprocessed like the weights expect (their own resize, center crop and
     mean/std normalisation) unless ``resize`` is given; grayscale images are
-    repeated to 3 channels, uint8 images are scaled to [0, 1].
+    repeated to 3 channels, integer (0-255) images are scaled to [0, 1].
 
     Parameters
     ----------
@@ -435,6 +436,9 @@ class TorchvisionFeatures(NetworkFeatures):
     n_features_out_ : int
     n_features_in_ : int
     image_shape_ : tuple (C, H, W)
+    integer_input_ : bool
+        Whether the ``fit`` images were integers (0-255 values, divided by
+        255); float images outside [-0.5, 1.5] given to ``transform`` warn.
 
     Examples
     --------

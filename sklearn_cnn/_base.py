@@ -318,13 +318,15 @@ class TrainingMixin:
     _history_columns = HISTORY_COLUMNS
 
     def _check_xy(self, X, y, image_shape=None, lazy=False):
-        """Validate fit's images and labels; set ``image_shape_`` and ``n_features_in_``.
+        """Validate fit's images and labels; set ``image_shape_``, ``n_features_in_`` and
+        ``integer_input_``.
 
         Returns the images (float32 (n, C, H, W), or ImageBatches when ``lazy``),
         the sorted classes and ``y`` encoded as 0..n_classes-1.
         """
         check_image_shape(image_shape)
-        images = check_images(X, image_shape=image_shape, lazy=lazy)
+        images, self.integer_input_ = check_images(X, image_shape=image_shape, lazy=lazy,
+                                                   return_integer=True)
         y = column_or_1d(y, warn=True)
         check_consistent_length(images, y)
         check_classification_targets(y)
@@ -516,6 +518,10 @@ class TrainingMixin:
         )
         with torch_seed(seed, self.device):
             self.net_.fit(X, y)
+        # skorch leaves the module in the mode of its last phase (train mode without a
+        # validation split): a fitted network is used for inference, where BatchNorm must use
+        # its running statistics and dropout must be off.
+        self.net_.module_.eval()
         self.interrupted_ = self.net_.interrupted_
         if self.interrupted_:
             done = self.net_.epochs_completed_

@@ -7,14 +7,23 @@ images. Accepted inputs:
 * ``(n, H, W)``: grayscale images;
 * ``(n, H, W, C)``: channels-last images (C is 1, 3 or 4), as numpy, PIL and
   the dataset loaders of this package produce them;
-* ``(n, features)``: flattened images, reshaped with ``image_shape`` or, when
-  that is None, an unambiguous inference (see :func:`infer_image_shape`).
+* ``(n, features)``: flattened images, reshaped with ``image_shape`` (rows in
+  channels-first ``C, H, W`` order) or, when that is None, an inference (see
+  :func:`infer_image_shape`). A row holds one layout or the other and the
+  numbers cannot tell which, so flattened images of several channels (and
+  more than one pixel) need ``image_shape``, or to be passed 4-D: they are
+  never silently read in one layout when they may be in the other.
 
-``uint8`` input is scaled to [0, 1]; float input is used as it is.
+Pixel values, one rule: integers of any dtype (uint8, int64, Python ints from
+``X.tolist()``, ...) are 0-255 values, divided by 255 (outside 0..255 is a
+ValueError); floats are used as they are, and bools as 0 and 1. An estimator
+fit on integers that is later given floats outside [-0.5, 1.5] warns
+(UserWarning): those are most likely 0-255 values given as floats.
 """
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -118,15 +127,19 @@ def _to_nchw(arr, image_shape):
 
 
 def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimator=None,
-                 lazy=False):
+                 lazy=False, integer_fit=None, return_integer=False):
     """Validate images and convert them to float32 ``(n, C, H, W)``.
 
     Parameters
     ----------
     X : array-like of shape (n, H, W), (n, H, W, C) or (n, features)
-        Images. ``uint8`` values are divided by 255.
+        Images. Integer values (any integer dtype) are 0-255 and divided by
+        255; floats are used as they are.
     image_shape : tuple (H, W) or (C, H, W), default=None
-        How to unflatten 2-D ``X``. None infers it with :func:`infer_image_shape`.
+        How to unflatten 2-D ``X``, whose rows are read in channels-first
+        (C, H, W) order. None infers it with :func:`infer_image_shape` (or
+        uses ``expected_shape``), which is an error for several channels of
+        more than one pixel: their row layout is ambiguous.
     expected_shape : tuple (C, H, W), default=None
         The shape seen in ``fit``; a different one raises ValueError.
     name : str
@@ -136,10 +149,18 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
     lazy : bool, default=False
         Validate now but convert batch by batch: return an :class:`ImageBatches`
         (uint8 and float32 input are then never copied whole).
+    integer_fit : bool, default=None
+        Whether the estimator was fit on integer (0-255) images. True warns
+        when float ``X`` has values outside [-0.5, 1.5]. None: no check.
+    return_integer : bool, default=False
+        Also return whether ``X`` held integers (what ``fit`` records as
+        ``integer_input_``).
 
     Returns
     -------
     images : ndarray of shape (n, C, H, W), float32, C-contiguous (or ImageBatches)
+    integer : bool
+        Only with ``return_integer``.
 
     Examples
     --------
@@ -168,15 +189,19 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
             f"shape {raw.shape}. Reshape your data: a single image with X[None], a "
             "1-D feature vector with X.reshape(1, -1)."
         )
-    is_uint8 = raw.dtype == np.uint8
+    integer = raw.dtype.kind in "iu"
     arr = check_array(
         raw,
-        dtype=None if is_uint8 else np.float32,
+        dtype=None if integer else np.float32,
         ensure_2d=False,
         allow_nd=True,
         ensure_min_samples=1,
         input_name=name,
     )
+    if integer:
+        _check_pixel_range(arr, name)
+    elif integer_fit:
+        _warn_float_after_integer_fit(arr, name, estimator)
     if arr.ndim == 2:
         if expected_shape is not None and arr.shape[1] != int(np.prod(expected_shape)):
             raise ValueError(
@@ -184,10 +209,11 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
                 f"expecting {int(np.prod(expected_shape))} features as input (images of shape "
                 f"(C, H, W)={tuple(expected_shape)})"
             )
-        shape = check_image_shape(image_shape) or (
-            expected_shape if expected_shape is not None and
-            int(np.prod(expected_shape)) == arr.shape[1] else infer_image_shape(arr.shape[1])
-        )
+        shape = check_image_shape(image_shape)
+        if shape is None:
+            shape = tuple(expected_shape) if expected_shape is not None else \
+                infer_image_shape(arr.shape[1])
+            _check_flat_layout(shape, name)
         if int(np.prod(shape)) != arr.shape[1]:
             raise ValueError(
                 f"{name} has {arr.shape[1]} features, which cannot be reshaped to "
@@ -213,10 +239,51 @@ def check_images(X, *, image_shape=None, expected_shape=None, name="X", estimato
             f"got {tuple(arr.shape[1:])}"
         )
     if lazy:
-        return ImageBatches(source, arr.shape[1:], scale=is_uint8)
-    if is_uint8:
-        arr = arr.astype(np.float32) / np.float32(255)
-    return np.ascontiguousarray(arr, dtype=np.float32)
+        images = ImageBatches(source, arr.shape[1:], scale=integer)
+    else:
+        if integer:
+            arr = arr.astype(np.float32) / np.float32(255)
+        images = np.ascontiguousarray(arr, dtype=np.float32)
+    return (images, integer) if return_integer else images
+
+
+def _check_pixel_range(arr, name):
+    """Integer images are 0-255 pixel values: anything else would be scaled wrongly."""
+    if arr.dtype == np.uint8 or arr.size == 0:
+        return
+    low, high = arr.min(), arr.max()
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"{name} holds integers from {low} to {high}, but integer images are read as 0-255 "
+            "pixel values (and divided by 255). Pass 0-255 integers, or floats, which are "
+            "used as they are.")
+
+
+def _warn_float_after_integer_fit(arr, name, estimator):
+    low, high = float(arr.min()), float(arr.max())
+    if low < -0.5 or high > 1.5:
+        warnings.warn(
+            f"{estimator or 'the estimator'} was fit on integer images (0-255 values, divided "
+            f"by 255), but {name} is float with values from {low:g} to {high:g}, which are used "
+            "as they are. If these are 0-255 pixel values given as floats, pass them as "
+            f"integers ({name}.astype(np.uint8)) or divide them by 255.", UserWarning,
+            stacklevel=3)
+
+
+def _check_flat_layout(shape, name):
+    """Refuse to guess the layout of flattened rows of several channels and pixels."""
+    c, h, w = shape
+    if c == 1 or h * w == 1:
+        return  # one layout only
+    raise ValueError(
+        f"{name} is 2-D with {c * h * w} values per row: flattened images of {c} channels of "
+        f"{h}x{w} pixels, in an order that cannot be told from the numbers: channels-last "
+        f"(what images.reshape(n, -1) of (n, H, W, C) images gives) or channels-first (the "
+        f"order of CIFAR-10's own batches). Pass the images 4-D (n, H, W, C): "
+        f"{name}.reshape(-1, {h}, {w}, {c}) for channels-last rows, "
+        f"{name}.reshape(-1, {c}, {h}, {w}).transpose(0, 2, 3, 1) for channels-first rows; "
+        f"or, where the estimator has it, set image_shape=({c}, {h}, {w}), which reads rows "
+        "channels-first.")
 
 
 def check_positive_int(value, name, *, allow_none=False, minimum=1):

@@ -42,8 +42,11 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         Override the activation of every conv / dense layer that has one
         ("relu", "elu", "leaky_relu", "tanh", "sigmoid", "gelu").
     image_shape : tuple (H, W) or (C, H, W), default=None
-        Shape used to unflatten 2-D ``X``; None infers it (64 -> 8x8, 784 ->
-        28x28, 3072 -> 3x32x32, otherwise a 1 x n_features image).
+        Shape used to unflatten 2-D ``X``, whose rows are then read in
+        channels-first (C, H, W) order. None infers a one-channel shape (64 ->
+        8x8, 784 -> 28x28, otherwise a 1 x n_features image); flattened images
+        of several channels (3072 values: 3x32x32 channels-first or 32x32x3
+        channels-last?) need ``image_shape`` or 4-D ``X``, a ValueError says so.
     normalize : bool, default=True
         Standardise each input channel with the training set's mean and std
         (stored in the network's fixed ``input`` layer).
@@ -122,6 +125,9 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
     n_features_in_ : int
         C * H * W of the training images.
     image_shape_ : tuple (C, H, W)
+    integer_input_ : bool
+        Whether the training images were integers (0-255 values, divided by
+        255); float images outside [-0.5, 1.5] given later then warn.
     layer_names_ : list of str
         Names of the network's layers in forward order.
     module_ : sklearn_cnn.architectures.Network
@@ -237,7 +243,8 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
     def _images(self, X, lazy=False):
         check_is_fitted(self, "net_")
         return check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
-                            estimator=type(self).__name__, lazy=lazy)
+                            estimator=type(self).__name__, lazy=lazy,
+                            integer_fit=getattr(self, "integer_input_", None))
 
     def _net_inputs(self, X):
         return torch.from_numpy(self._images(X))

@@ -12,6 +12,7 @@ and ``weights/``); see :func:`shared_path`.
 import io
 import os
 import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -108,11 +109,28 @@ def _iter_files(path):
                 yield str(full.relative_to(path)), full.read_bytes
     else:
         # "r|*": a stream; random access into a .tar.gz re-decompresses from the start.
-        with tarfile.open(path, "r|*") as tar:
-            for member in tar:
-                if member.isfile():
-                    data = tar.extractfile(member).read
-                    yield member.name, data
+        try:
+            with tarfile.open(path, "r|*") as tar:
+                for member in tar:
+                    if member.isfile():
+                        yield member.name, _archive_reader(path, tar.extractfile(member))
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise _unreadable_archive(path, exc) from exc
+
+
+def _archive_reader(path, fileobj):
+    """``fileobj.read`` whose read errors (a truncated or corrupt archive) name ``path``."""
+    def read():
+        try:
+            return fileobj.read()
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise _unreadable_archive(path, exc) from exc
+    return read
+
+
+def _unreadable_archive(path, exc):
+    return ValueError(f"cannot read the archive {str(path)!r}: {exc or type(exc).__name__}. It "
+                      "is not a .tar / .tar.gz file, or it is corrupt or truncated.")
 
 
 def load_image_folder(path, split=None, *, image_size=None, mode=None):

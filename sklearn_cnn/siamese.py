@@ -364,7 +364,8 @@ device, fast_path, callbacks, random_state, checkpoint_dir, verbose
         """Embeddings of ``X`` (L2-normalised when ``normalize``), float32 (n, embedding_dim)."""
         check_is_fitted(self, "net_")
         images = check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
-                              estimator=type(self).__name__, lazy=True)
+                              estimator=type(self).__name__, lazy=True,
+                              integer_fit=getattr(self, "integer_input_", None))
         layer = "l2norm" if self.normalize else "embedding"
         features, _ = extract_features(self.module_, images, [layer], batch_size=256,
                                        device=self.device)

@@ -19,10 +19,9 @@ __all__ = ["TransferClassifier", "TransferNet", "UnfreezeAtStep", "BACKBONES"]
 
 
 def _cifar_resnet20():
-    from .datasets import shared_path
-    from .features import CifarResNetFeatures
+    from .features.cifar_resnet import CifarResNetFeatures, pretrained_weights_path
 
-    return CifarResNetFeatures(20, weights=shared_path("weights", "resnet20-12fca82f.th"))
+    return CifarResNetFeatures(20, weights=pretrained_weights_path())
 
 
 def _vgg16():
@@ -37,7 +36,8 @@ def _resnet18():
     return ResNetFeatures("avgpool", arch="resnet18")
 
 
-# Backbones by name (the pretrained weights are looked up where each transformer says).
+# Backbones by name (the pretrained weights are looked up where each transformer says; a
+# missing file raises FileNotFoundError saying where to put it).
 BACKBONES = {"cifar_resnet20": _cifar_resnet20, "vgg16": _vgg16, "resnet18": _resnet18}
 
 
@@ -159,6 +159,8 @@ checkpoint_dir, verbose
     backbone_ : fitted feature transformer
     module_ : TransferNet, or the head alone in fast frozen mode
     fast_frozen_ : bool
+    integer_input_ : bool
+        Whether the training images were integers (0-255, divided by 255).
     classes_, history_, steps_ (per-step train loss), net_
 
     Examples
@@ -283,11 +285,23 @@ checkpoint_dir, verbose
     def fit(self, X, y, test_data=None):
         """Fit the head (and the chosen backbone layers) on images ``X``, labels ``y``.
 
-        ``test_data=(X_test, y_test)`` adds ``test_loss`` / ``test_acc`` per epoch
-        to ``history_`` (for learning curves; never used for training).
+        Parameters
+        ----------
+        X : array-like of images, (n, H, W), (n, H, W, C) or (n, features)
+        y : array-like of shape (n,)
+        test_data : (X_test, y_test), default=None
+            Adds ``test_loss`` / ``test_acc`` per epoch to ``history_`` (for
+            learning curves; never used for training). Checked like ``X, y``
+            before training: images of the shape of ``X``, as many labels as
+            images, and only labels that occur in ``y`` (ValueError otherwise).
+
+        Returns
+        -------
+        self
         """
         self._check_params()
         images, self.classes_, y_enc = self._check_xy(X, y, lazy=True)
+        test_inputs = None if test_data is None else self._test_inputs(test_data)
         seed = self._training_seed(images, y_enc)
         bb = self._make_backbone()
         bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
@@ -302,8 +316,8 @@ checkpoint_dir, verbose
             init_weights(head, self.init, self.init_std)
         y_t = torch.from_numpy(y_enc.astype(np.int64))
         callbacks = []
-        if test_data is not None:
-            callbacks.append(("test_scoring", _TestScoring(*self._test_inputs(test_data))))
+        if test_inputs is not None:
+            callbacks.append(("test_scoring", _TestScoring(self, *test_inputs)))
         if self.fast_frozen_:
             X_in = torch.from_numpy(bb.transform(X))
             self._fit_net(head, X_in, y_t, decay_layers=_linear_layers(head), seed=seed,
@@ -329,16 +343,29 @@ checkpoint_dir, verbose
         return self
 
     def _test_inputs(self, test_data):
+        """``test_data`` checked like ``X, y`` (before any training): (X_test, encoded y_test)."""
+        if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
+            raise TypeError(f"test_data must be a pair (X_test, y_test), got "
+                            f"{type(test_data).__name__}")
         X_test, y_test = test_data
-        y_test = column_or_1d(y_test)
-        index = {c: i for i, c in enumerate(self.classes_)}
-        return self, X_test, np.array([index[v] for v in y_test], dtype=np.int64)
+        images = check_images(X_test, expected_shape=self.image_shape_, name="test_data X_test",
+                              estimator=type(self).__name__, lazy=True,
+                              integer_fit=self.integer_input_)
+        y_test = column_or_1d(y_test, warn=True)
+        if len(images) != len(y_test):
+            raise ValueError(f"test_data: X_test has {len(images)} samples but y_test has "
+                             f"{len(y_test)}")
+        unseen = np.unique(y_test[~np.isin(y_test, self.classes_)])
+        if len(unseen):
+            raise ValueError(f"test_data: y_test has label(s) {unseen[:5].tolist()} not seen in "
+                             f"y; the classes are {self.classes_.tolist()}")
+        return X_test, np.searchsorted(self.classes_, y_test).astype(np.int64)
 
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):
         check_is_fitted(self, "net_")
         images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
-                              lazy=self.fast_frozen_)
+                              lazy=self.fast_frozen_, integer_fit=self.integer_input_)
         if self.fast_frozen_:  # the backbone converts batch by batch
             return torch.from_numpy(self.backbone_.transform(X))
         return torch.from_numpy(images)

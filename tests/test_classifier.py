@@ -70,6 +70,44 @@ def test_uint8_and_scaled_float_inputs_agree(small_digits):
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_integer_inputs_of_any_dtype_predict_like_uint8(small_digits):
+    # Only uint8 used to be read as 0-255: X.tolist() or int64 changed every prediction.
+    import pandas as pd
+
+    X, y, Xt, _ = small_digits
+    clf = CNNClassifier(**FAST).fit(X, y)
+    assert clf.integer_input_
+    expected = clf.predict_proba(Xt)
+    for other in (Xt.astype(np.int64), Xt.tolist(), Xt[..., 0].astype(np.int32),
+                  pd.DataFrame(Xt.reshape(len(Xt), -1))):
+        np.testing.assert_array_equal(clf.predict_proba(other), expected)
+    assert clf.score(Xt.astype(np.int64), small_digits[3]) == clf.score(Xt, small_digits[3])
+    # 0-255 values as floats after an integer fit: used as they are, with a warning
+    with pytest.warns(UserWarning, match="CNNClassifier was fit on integer images"):
+        clf.predict_proba(Xt.astype(np.float32))
+
+
+def test_flat_rgb_input_is_never_silently_read_channels_first():
+    # transform(pd.DataFrame(R.reshape(n, -1))) used to read channels-last rows channels-first.
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    R = rng.randint(0, 256, (40, 4, 4, 3)).astype(np.uint8)
+    y = np.arange(40) % 2
+    clf = CNNClassifier(**FAST).fit(R, y)
+    for flat in (R.reshape(40, -1), pd.DataFrame(R.reshape(40, -1))):
+        with pytest.raises(ValueError, match="order that cannot be told"):
+            clf.predict_proba(flat)
+    with pytest.raises(ValueError, match=r"image_shape=\(3, 4, 4\)"):
+        CNNClassifier(**FAST).fit(R.reshape(40, -1), y)
+    # image_shape states the (channels-first) layout of the rows
+    chw = R.transpose(0, 3, 1, 2).reshape(40, -1)
+    flat_clf = CNNClassifier(image_shape=(3, 4, 4), **FAST).fit(chw, y)
+    np.testing.assert_allclose(flat_clf.predict_proba(chw), clf.predict_proba(R), rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_array_equal(flat_clf.predict_proba(R), flat_clf.predict_proba(chw))
+
+
 def test_pickle_and_joblib_round_trip(small_digits, tmp_path):
     X, y, Xt, _ = small_digits
     clf = CNNClassifier(**FAST).fit(X, y)

@@ -120,3 +120,22 @@ def test_shared_mnist_test_images():
     path = shared_file("data", "mnist-test-png.tar.gz")
     b = load_image_folder(path)
     assert b.images.shape == (10000, 28, 28, 1) and list(b.target_names) == list("0123456789")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty"])
+def test_corrupt_archive_error_names_the_file(tmp_path, damage):
+    archive = tmp_path / "data.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(_make_folder(tmp_path / "data", n=20), arcname="data")
+    data = archive.read_bytes()
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes({"truncated": data[:len(data) // 2],
+                     "random bytes": np.random.RandomState(0).bytes(5000),
+                     "empty": b""}[damage])
+    message = rf"cannot read the archive '{bad}': .*corrupt or truncated"
+    with pytest.raises(ValueError, match=message):
+        load_image_folder(bad, split="train")
+    with pytest.raises(ValueError, match=message):
+        load_image_folder_splits(bad)
+    with pytest.raises(ValueError, match=message):
+        load_train_test(str(bad))

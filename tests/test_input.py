@@ -33,8 +33,68 @@ def test_sparse_and_objects_rejected():
 
 
 def test_expected_shape_uses_fit_shape_for_flat_input():
-    out = check_images(np.zeros((2, 12)), expected_shape=(3, 2, 2))
-    assert out.shape == (2, 3, 2, 2)
+    out = check_images(np.zeros((2, 12)), expected_shape=(1, 3, 4))
+    assert out.shape == (2, 1, 3, 4)
+    assert check_images(np.zeros((2, 3)), expected_shape=(3, 1, 1)).shape == (2, 3, 1, 1)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(expected_shape=(3, 2, 2))])
+def test_flat_multichannel_input_needs_an_explicit_layout(kw):
+    # Flattened channels-last RGB used to be read channels-first without a word.
+    R = np.random.RandomState(0).rand(2, 2, 2, 3)
+    with pytest.raises(ValueError, match=r"12 values per row: flattened images of 3 channels "
+                                         r"of 2x2 pixels.*X.reshape\(-1, 2, 2, 3\)"):
+        check_images(R.reshape(2, -1), **kw)
+    with pytest.raises(ValueError, match="cannot be told"):
+        check_images(R.reshape(2, -1).tolist(), **kw)
+    # the two explicit ways: 4-D images, or image_shape (rows read channels-first)
+    four_d = check_images(R, **kw)
+    np.testing.assert_array_equal(
+        check_images(R.reshape(2, -1), image_shape=(3, 2, 2), **kw),
+        R.reshape(2, 3, 2, 2).astype(np.float32))
+    np.testing.assert_array_equal(
+        check_images(R.transpose(0, 3, 1, 2).reshape(2, -1), image_shape=(3, 2, 2), **kw),
+        four_d)
+
+
+@pytest.mark.parametrize("convert", [
+    lambda X: X.astype(np.int64), lambda X: X.astype(np.int16), lambda X: X.astype(np.uint16),
+    lambda X: X.tolist(),
+], ids=["int64", "int16", "uint16", "tolist"])
+def test_integers_of_any_dtype_are_0_255(convert):
+    X = np.random.RandomState(0).randint(0, 256, (3, 4, 4, 3)).astype(np.uint8)
+    expected = check_images(X)
+    np.testing.assert_array_equal(check_images(convert(X)), expected)
+    np.testing.assert_array_equal(check_images(convert(X), lazy=True)[:], expected)
+    images, integer = check_images(convert(X), return_integer=True)
+    assert integer and images.max() <= 1.0
+
+
+@pytest.mark.parametrize("X", [np.full((1, 2, 2), 256), np.full((1, 2, 2), -1, np.int8)])
+def test_integers_outside_0_255_are_rejected(X):
+    with pytest.raises(ValueError, match=r"integers from -?\d+ to -?\d+, but integer images "
+                                         r"are read as 0-255"):
+        check_images(X)
+
+
+def test_bool_and_float_are_used_as_they_are():
+    b, integer = check_images(np.array([[[True, False]]]), return_integer=True)
+    assert not integer and b.tolist() == [[[[1.0, 0.0]]]]
+    assert check_images(np.full((1, 2, 2), 0.5)).max() == 0.5
+
+
+def test_float_0_255_after_an_integer_fit_warns():
+    import warnings
+
+    X = np.random.RandomState(0).randint(0, 256, (3, 4, 4)).astype(np.float64)
+    with pytest.warns(UserWarning, match=r"fit on integer images .* values from \d+ to 25\d.*"
+                                         r"astype\(np.uint8\)"):
+        check_images(X, integer_fit=True, estimator="CNNClassifier")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_images(X / 255, integer_fit=True)  # floats in [0, 1]: fine
+        check_images(X, integer_fit=False)  # fit on floats: floats are as expected
+        check_images(X.astype(np.uint8), integer_fit=True)
 
 
 @pytest.mark.parametrize("X", [

@@ -124,3 +124,29 @@ def test_grid_search_runs_the_cnn_once_per_fold(small_digits, tmp_path, monkeypa
     assert len(forward) == 3 * 2 + 1
     assert sorted(forward) == [100, 100, 100, 200, 200, 200, 300]
     assert search.best_params_["svm__C"] in (0.01, 0.1, 1.0, 10.0)
+
+
+def test_refit_false_features_follow_a_refit_of_the_wrapped_cnn(small_digits):
+    # The memo was keyed on LayerFeatures.fit, so it returned the old network's features.
+    X, y, Xt, _ = small_digits
+    cnn = CNNClassifier("cifar_3x3", max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    lf = LayerFeatures(cnn, "fc1", refit=False).fit(X, y)
+    before = lf.transform(Xt)
+    cnn.set_params(random_state=1, lr=3e-3).fit(X, y)
+    after = lf.transform(Xt)
+    expected = LayerFeatures(cnn, "fc1", refit=False).fit(X, y).transform(Xt)
+    assert np.abs(after - before).max() > 1e-3
+    np.testing.assert_array_equal(after, expected)
+    # weights changed in place (as further training does) change the features too
+    import torch
+
+    with torch.no_grad():
+        cnn.module_.fc1.weight.mul_(2)
+    assert np.abs(lf.transform(Xt) - after).max() > 1e-3
+    # a refit with another network: the fitted layers no longer exist or have other sizes
+    flat = LayerFeatures(cnn, "flatten", refit=False).fit(X, y)
+    conv = LayerFeatures(cnn, "conv1", refit=False).fit(X, y)
+    cnn.set_params(architecture="default").fit(X, y)
+    for stale in (flat, conv):
+        with pytest.raises(ValueError, match="was refit with another network.*call fit again"):
+            stale.transform(Xt)

@@ -1,5 +1,6 @@
 """Tests of the pretrained-network feature transformers (no download, CPU, small inputs)."""
 
+import io
 import os
 import pickle
 import urllib.error
@@ -15,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import check_estimator
 
 from sklearn_cnn.features.cifar_resnet import CifarResNetFeatures
-from sklearn_cnn.features.pretrained import ResNetFeatures, TorchvisionFeatures, VGGFeatures
+from sklearn_cnn.features.pretrained import (ResNetFeatures, TorchvisionFeatures, VGGFeatures,
+                                             load_state_dict)
 
 from .conftest import shared_file
 
@@ -186,6 +188,83 @@ def test_cifar_resnet_layers_and_file_object(tmp_path, rgb32):
         CifarResNetFeatures(32, weights=str(path)).fit(rgb32)
 
 
+class _WritesMarker:
+    """Unpickling this runs ``open(path, "w")``: how a crafted checkpoint runs code."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _crafted_checkpoint(tmp_path):
+    """A CIFAR ResNet-8 checkpoint with a payload next to its weights, and the payload's marker."""
+    marker = tmp_path / "code_ran"
+    state = CifarResNetFeatures(8, random_state=0).fit(np.zeros((1, 8, 8, 3))).model_.model
+    path = tmp_path / "crafted.th"
+    torch.save({"state_dict": state.state_dict(), "extra": _WritesMarker(marker)}, path)
+    return path, marker
+
+
+def test_weights_file_with_code_is_not_unpickled_by_default(tmp_path, rgb32):
+    path, marker = _crafted_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match=r"holds Python objects other than tensors.*"
+                                         r"trust_weights_file=True") as info:
+        CifarResNetFeatures(8, weights=str(path)).fit(rgb32)
+    assert str(path) in str(info.value)
+    with pytest.raises(ValueError, match="other than tensors"):
+        load_state_dict(path)
+    assert not marker.exists()
+    # the documented opt-in for a trusted legacy file unpickles everything (and so runs it)
+    CifarResNetFeatures(8, weights=str(path), trust_weights_file=True).fit(rgb32)
+    assert marker.exists()
+
+
+def test_torch_home_weights_file_with_code_is_not_unpickled(tmp_path, monkeypatch, no_download,
+                                                            rgb32):
+    # torchvision's builders read $TORCH_HOME/hub/checkpoints with weights_only=False
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = tmp_path / "hub" / "checkpoints" / os.path.basename(
+        torchvision.models.ResNet18_Weights.DEFAULT.url)
+    target.parent.mkdir(parents=True)
+    marker = tmp_path / "code_ran"
+    torch.save({**_random_resnet18_state(0), "extra": _WritesMarker(marker)}, target)
+    with pytest.raises(ValueError, match="other than tensors") as info:
+        ResNetFeatures(weights="DEFAULT").fit(rgb32)
+    assert str(target) in str(info.value) and not marker.exists()
+
+
+def _truncated_shared_resnet20(tmp_path):
+    data = shared_file("weights", "resnet20-12fca82f.th").read_bytes()
+    return data[:len(data) // 2]
+
+
+def _truncated_local_checkpoint(tmp_path):
+    buffer = io.BytesIO()
+    torch.save({"state_dict": CifarResNetFeatures(8, random_state=0).fit(
+        np.zeros((1, 8, 8, 3))).model_.model.state_dict()}, buffer)
+    return buffer.getvalue()[:-100]
+
+
+@pytest.mark.parametrize("content, reason", [
+    (lambda tmp: np.random.RandomState(0).bytes(1000), "Unsupported operand"),
+    (lambda tmp: b"", "empty or ends too early"),
+    (_truncated_local_checkpoint, "unexpected EOF|ends too early|corrupt"),
+    pytest.param(_truncated_shared_resnet20, "unexpected EOF", marks=pytest.mark.shared),
+], ids=["random bytes", "empty", "truncated", "truncated shared resnet20"])
+def test_corrupt_weights_file_error_names_the_file(tmp_path, rgb32, content, reason):
+    path = tmp_path / "bad.th"
+    path.write_bytes(content(tmp_path))
+    for est in (CifarResNetFeatures(20, weights=str(path)),
+                TorchvisionFeatures("resnet18", weights=str(path))):
+        with pytest.raises(ValueError, match=f"cannot read the weights file '{path}': "
+                                             f"(.*)({reason})"):
+            est.fit(rgb32)
+    with open(path, "rb") as fh, pytest.raises(ValueError, match="cannot read the weights file"):
+        load_state_dict(fh)
+
+
 @pytest.mark.shared
 def test_cifar_resnet20_accuracy_on_shared_cifar10():
     from sklearn_cnn.datasets import load_image_folder
@@ -206,3 +285,81 @@ def test_cifar_resnet20_accuracy_on_shared_cifar10():
 ], ids=lambda e: type(e).__name__)
 def test_check_estimator(estimator):
     check_estimator(estimator)
+
+
+def _rgb_backbone(make):
+    def build(rgb32, digits):
+        return make(), rgb32, None
+    return build
+
+
+def _layer_features(layers):
+    def build(rgb32, digits):
+        from sklearn_cnn import CNNClassifier, LayerFeatures
+
+        X, y = digits.images[:64], digits.target[:64]
+        cnn = CNNClassifier(max_epochs=1, verbose=0, random_state=0).fit(X, y)
+        return LayerFeatures(cnn, layers, refit=False), X, y
+    return build
+
+
+# (backbone with a multi-layer ``layer``, each layer of which is compared with its own extraction)
+MULTI_LAYER_CASES = {
+    "vgg11 conv/pool": _rgb_backbone(lambda: VGGFeatures(
+        ["conv1_1", "pool1"], arch="vgg11", weights=None, random_state=0)),
+    "vgg11 fc6/fc7": _rgb_backbone(lambda: VGGFeatures(
+        ["fc6", "relu6", "fc7"], arch="vgg11", weights=None, random_state=0)),
+    "vgg11_bn bn": _rgb_backbone(lambda: VGGFeatures(
+        ["conv1_1", "bn1_1", "conv2_1"], arch="vgg11_bn", weights=None, random_state=0)),
+    "resnet18": _rgb_backbone(lambda: ResNetFeatures(
+        ["conv1", "layer1", "layer2", "fc"], weights=None, random_state=0)),
+    "torchvision nodes": _rgb_backbone(lambda: TorchvisionFeatures(
+        "resnet18", ["bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.0.relu_1"], weights=None,
+        random_state=0)),
+    "cifar resnet": _rgb_backbone(lambda: CifarResNetFeatures(
+        8, ["conv1", "layer1", "layer2", "logits"], random_state=0)),
+    "CNNClassifier layers": _layer_features(["conv1", "bn1", "pool1", "gap", "fc1"]),
+}
+
+
+@pytest.mark.parametrize("case", list(MULTI_LAYER_CASES))
+def test_multi_layer_call_equals_single_layer_extractions(case, rgb32, digits):
+    # In-place ops after a returned layer (ReLU(inplace=True), ``out += identity``) used to
+    # overwrite it: conv1_1 came back ReLU'd when pool1 was requested too.
+    est, X, y = MULTI_LAYER_CASES[case](rgb32, digits)
+    layers = est.layer
+    both = est.fit(X, y).transform(X)
+    start, negative = 0, False
+    for layer, size in zip(layers, est.feature_sizes_):
+        alone = clone(est).set_params(layer=layer).fit(X, y).transform(X)
+        assert alone.shape[1] == size
+        np.testing.assert_array_equal(both[:, start:start + size], alone, err_msg=layer)
+        negative |= bool((alone < 0).any())
+        start += size
+    assert start == both.shape[1]
+    assert negative  # some requested layer is pre-ReLU, so the check had something to catch
+
+
+@pytest.mark.parametrize("make", [
+    lambda: CifarResNetFeatures(8, "layer2", random_state=0),
+    lambda: ResNetFeatures("layer1", weights=None, random_state=0),
+    lambda: VGGFeatures("bn1_1", arch="vgg11_bn", weights=None, random_state=0),
+], ids=["cifar resnet", "resnet18", "vgg11_bn"])
+def test_feature_extractors_stay_in_eval_mode(make, rgb32):
+    f = make().fit(rgb32)
+    assert not any(m.training for m in f.model_.modules())
+    f.transform(rgb32)  # extraction restores the mode it found: still eval
+    assert not any(m.training for m in f.model_.modules())
+
+
+def test_feature_extractor_input_rules(rgb32):
+    import pandas as pd
+
+    f = CifarResNetFeatures(8, "layer1", pooling="avg", random_state=0).fit(rgb32)
+    expected = f.transform(rgb32)
+    np.testing.assert_array_equal(f.transform(rgb32.astype(np.int64)), expected)
+    np.testing.assert_array_equal(f.transform(rgb32.tolist()), expected)
+    with pytest.raises(ValueError, match="order that cannot be told"):
+        f.transform(pd.DataFrame(rgb32.reshape(len(rgb32), -1)))
+    with pytest.warns(UserWarning, match="CifarResNetFeatures was fit on integer images"):
+        f.transform(rgb32.astype(np.float32))

@@ -161,3 +161,75 @@ def test_fast_path_in_fine_tuning(data):
     p, q = fast.predict_proba(Xt), ref.predict_proba(Xt)
     assert not np.array_equal(p, q)  # bf16 rounds
     np.testing.assert_allclose(p, q, atol=0.05)
+
+
+def test_default_backbone_without_its_weights_raises(data, monkeypatch, tmp_path):
+    # It used to train on a randomly initialised "pretrained" ResNet-20 (backbone_.weights None).
+    X, y, _, _ = data
+    monkeypatch.delenv("SKLEARN_CNN_SHARED", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"resnet20-12fca82f\.th.*SKLEARN_CNN_SHARED"
+                                                r".*weights=None for a randomly initialised"):
+        TransferClassifier(**FAST).fit(X[:40], y[:40])
+    monkeypatch.setenv("SKLEARN_CNN_SHARED", str(tmp_path))  # set, but without the file
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "weights" / "resnet20-12fca82f.th")):
+        TransferClassifier(**FAST).fit(X[:40], y[:40])
+
+
+@pytest.mark.shared
+def test_default_backbone_uses_the_shared_weights(data):
+    from .conftest import shared_file
+
+    path = shared_file("weights", "resnet20-12fca82f.th")
+    X, y, _, _ = data
+    clf = TransferClassifier(head=(8,), **FAST).fit(X[:40], y[:40])
+    assert str(clf.backbone_.weights) == str(path)
+
+
+@pytest.mark.parametrize("params", [
+    dict(train_layers="none", validation_fraction=None),
+    dict(train_layers="all", validation_fraction=None),
+    dict(train_layers="from:layer2", validation_fraction=0.2),
+    dict(unfreeze_after_steps=1, validation_fraction=None),
+])
+def test_fitted_networks_are_in_eval_mode(data, params):
+    X, y, Xt, _ = data
+    clf = TransferClassifier(BACKBONE, head=(8,), **{**FAST, **params}).fit(X[:64], y[:64])
+    clf.predict(Xt[:4])
+    modules = [clf.backbone_.model_, clf.module_]
+    assert not any(m.training for module in modules for m in module.modules())
+    # so calling the module is deterministic and leaves the BatchNorm statistics alone
+    bn = clf.backbone_.model_.model.bn1
+    before = bn.running_mean.clone()
+    net = clf.module_ if not clf.fast_frozen_ else clf.backbone_.model_
+    x = torch.from_numpy(np.random.RandomState(0).rand(4, 3, 8, 8).astype(np.float32))
+    with torch.no_grad():
+        first, second = net(x), net(x[:2])
+    torch.testing.assert_close(first[:2], second)
+    torch.testing.assert_close(bn.running_mean, before, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("test_data, exc, match", [
+    (lambda Xt, yt: (Xt, yt[:-1]), ValueError, "X_test has 100 samples but y_test has 99"),
+    (lambda Xt, yt: (Xt, np.where(yt == 3, 11, yt)), ValueError,
+     r"y_test has label\(s\) \[11\] not seen in y"),
+    (lambda Xt, yt: (Xt, yt.astype(str)), ValueError, "not seen in y"),
+    (lambda Xt, yt: (Xt[:, :4], yt), ValueError, "test_data X_test has images of 4x8"),
+    (lambda Xt, yt: (Xt, yt[:, None].repeat(2, 1)), ValueError, "y should be a 1d array"),
+    (lambda Xt, yt: Xt, TypeError, "test_data must be a pair"),
+])
+def test_bad_test_data_is_rejected_before_training(data, test_data, exc, match):
+    X, y, Xt, yt = data
+    clf = TransferClassifier(BACKBONE, head=(8,), **FAST)
+    with pytest.raises(exc, match=match):
+        clf.fit(X[:40], y[:40], test_data=test_data(Xt, yt))
+    assert not hasattr(clf, "net_")  # nothing was trained
+
+
+def test_test_data_with_string_labels(data):
+    X, y, Xt, yt = data
+    names = np.array(list("abcdefghij"))
+    clf = TransferClassifier(BACKBONE, head=(8,), **FAST).fit(X, names[y],
+                                                              test_data=(Xt, names[yt]))
+    proba = clf.predict_proba(Xt)
+    expected = -np.log(np.clip(proba[np.arange(len(yt)), yt], 1e-12, None)).mean()
+    np.testing.assert_allclose(clf.history_["test_loss"].iloc[-1], expected, rtol=1e-5)

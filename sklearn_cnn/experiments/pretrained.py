@@ -15,12 +15,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
-from ..datasets import DataNotFoundError, load_train_test, shared_path, subsample
+from ..datasets import load_train_test, subsample
 from ..features import CifarResNetFeatures, VGGFeatures
+from ..features.cifar_resnet import pretrained_weights_path
 from ..plot import accuracy_vs_k, save_figure
 from . import ExperimentInputError, register_experiment, write_table
-
-RESNET20 = "resnet20-12fca82f.th"
 
 
 def backbone_features(backbone, layer, quick, pooling=None, seed=0):
@@ -28,11 +27,8 @@ def backbone_features(backbone, layer, quick, pooling=None, seed=0):
     if backbone == "resnet20":
         if quick:  # random weights, a shallow net: seconds
             return CifarResNetFeatures(8, layer=layer, pooling=pooling, random_state=seed)
-        weights = shared_path("weights", RESNET20)
-        if weights is None:
-            raise DataNotFoundError(f"the pretrained ResNet-20 needs weights/{RESNET20} below "
-                                    "SKLEARN_CNN_SHARED")
-        return CifarResNetFeatures(20, layer=layer, weights=weights, pooling=pooling)
+        return CifarResNetFeatures(20, layer=layer, weights=pretrained_weights_path(),
+                                   pooling=pooling)
     if backbone == "vgg16":
         return VGGFeatures(layer, weights=None if quick else "DEFAULT", resize=32,
                            pooling=pooling, random_state=seed)

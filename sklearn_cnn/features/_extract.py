@@ -7,6 +7,7 @@ method to :func:`extract_features`, which runs it in batches under
 """
 
 import collections
+import hashlib
 import numbers
 
 import joblib
@@ -15,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 __all__ = ["check_pooling", "pool_and_flatten", "extract_features", "cached_extract",
-           "feature_names", "TransformCache", "check_layers"]
+           "feature_names", "TransformCache", "check_layers", "weights_fingerprint"]
 
 
 def _malloc_trim():
@@ -114,11 +115,27 @@ def extract_features(module, images, layers, *, pooling=None, batch_size=256, de
     return out, sizes
 
 
+def weights_fingerprint(module):
+    """A digest of ``module``'s architecture (its repr) and every parameter and buffer.
+
+    The memo key of a network whose weights can change behind a transformer's
+    back (a wrapped estimator refit or trained further): equal digests mean
+    equal features, whichever object or unpickled copy holds the weights.
+    """
+    digest = hashlib.sha1(repr(module).encode())
+    for name, tensor in module.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 def cached_extract(fingerprint, module, images, layers, *, pooling, batch_size, device="cpu",
                    preprocess=None):
     """:func:`extract_features` through :data:`TRANSFORM_CACHE`: what every ``transform`` runs.
 
-    ``fingerprint`` names the fitted model (a fresh one per ``fit``).
+    ``fingerprint`` names the model's weights: a fresh one per ``fit`` for a
+    network the transformer owns, :func:`weights_fingerprint` for one it wraps.
     """
     key = TRANSFORM_CACHE.key(fingerprint, list(layers), pooling, images)
     cached = TRANSFORM_CACHE.get(key)

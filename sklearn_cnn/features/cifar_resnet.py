@@ -9,6 +9,7 @@ its checkpoints (``resnet20-12fca82f.th``, ...) load as they are.
 """
 
 import numbers
+import os
 
 from torch import nn
 from torch.nn import functional as F
@@ -17,7 +18,11 @@ from .._base import seed_from, torch_seed
 from ._extract import check_layers
 from .pretrained import NetworkFeatures, Preprocess, load_state_dict
 
-__all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD"]
+__all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD",
+           "RESNET20_WEIGHTS", "pretrained_weights_path"]
+
+# The checkpoint of akamaster/pytorch_resnet_cifar10 behind the "cifar_resnet20" backbone.
+RESNET20_WEIGHTS = "resnet20-12fca82f.th"
 
 # The normalisation the akamaster/pytorch_resnet_cifar10 checkpoints were trained with: its
 # trainer.py uses ImageNet's mean and std. Measured with resnet20 on the shared JPEG CIFAR-10
@@ -25,6 +30,30 @@ __all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD"]
 # (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010).
 CIFAR_MEAN = (0.485, 0.456, 0.406)
 CIFAR_STD = (0.229, 0.224, 0.225)
+
+
+def pretrained_weights_path(file_name=RESNET20_WEIGHTS):
+    """Path of a pretrained CIFAR ResNet checkpoint below ``$SKLEARN_CNN_SHARED/weights``.
+
+    Raises
+    ------
+    sklearn_cnn.datasets.DataNotFoundError
+        (a FileNotFoundError) When the file is not there, saying where to put
+        it: a pretrained network never silently falls back to random weights.
+    """
+    from ..datasets import SHARED_ENV, DataNotFoundError, shared_path
+
+    path = shared_path("weights", file_name)
+    if path is None:
+        root = os.environ.get(SHARED_ENV)
+        where = (f"{root}/weights/{file_name}" if root else
+                 f"<folder>/weights/{file_name} and set {SHARED_ENV}=<folder> (it is unset)")
+        raise DataNotFoundError(
+            f"the pretrained CIFAR ResNet weights {file_name} were not found: put the "
+            f"checkpoint (from akamaster/pytorch_resnet_cifar10) at {where}, or pass "
+            f"CifarResNetFeatures(weights=<path to the file>) (weights=None for a randomly "
+            "initialised network).")
+    return path
 
 
 class _PadShortcut(nn.Module):
@@ -109,12 +138,17 @@ class CifarResNetFeatures(NetworkFeatures):
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
         Seeds the random initialisation when ``weights=None``.
+    trust_weights_file : bool, default=False
+        Read ``weights`` files with ``torch.load(weights_only=False)``, which
+        can run code stored in the file; only for files you trust. By default
+        only tensors and plain containers are read (see
+        :func:`~sklearn_cnn.features.pretrained.load_state_dict`).
 
     Attributes
     ----------
     model_ : FeatureNet
         ``model_.model`` is the :class:`CifarResNet`.
-    layers_, feature_sizes_, n_features_out_, n_features_in_, image_shape_
+    layers_, feature_sizes_, n_features_out_, n_features_in_, image_shape_, integer_input_
         As in :class:`~sklearn_cnn.features.pretrained.TorchvisionFeatures`.
 
     Examples
@@ -131,7 +165,7 @@ class CifarResNetFeatures(NetworkFeatures):
               "avgpool": "flatten", "logits": "linear"}
 
     def __init__(self, depth=20, layer="avgpool", *, weights=None, pooling=None, batch_size=256,
-                 device="cpu", random_state=None):
+                 device="cpu", random_state=None, trust_weights_file=False):
         self.depth = depth
         self.layer = layer
         self.weights = weights
@@ -139,6 +173,7 @@ class CifarResNetFeatures(NetworkFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     @classmethod
     def available_layers(cls):
@@ -158,7 +193,8 @@ class CifarResNetFeatures(NetworkFeatures):
                 raise TypeError(f"weights must be None, a path, a file object or a state_dict, "
                                 f"got {type(self.weights).__name__}")
             try:
-                model.load_state_dict(load_state_dict(self.weights))
+                model.load_state_dict(load_state_dict(
+                    self.weights, trust_weights_file=self.trust_weights_file))
             except RuntimeError as exc:
                 raise ValueError(f"weights do not fit a depth-{d} CIFAR ResNet: "
                                  f"{str(exc).splitlines()[0]}") from None

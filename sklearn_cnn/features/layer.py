@@ -1,14 +1,13 @@
 """LayerFeatures: the activations of named layers of a CNN as a scikit-learn transformer."""
 
-import uuid
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .._input import check_positive_int
-from ._extract import cached_extract, check_layers, check_pooling, feature_names
+from ._extract import (cached_extract, check_layers, check_pooling, feature_names,
+                       weights_fingerprint)
 
 __all__ = ["LayerFeatures", "default_probe_layers"]
 
@@ -34,7 +33,7 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
     and returns the flattened float32 activations (several layers are
     concatenated in the given order).
 
-    Transform results are memoised in-process per fitted model and input, so a
+    Transform results are memoised in-process per network weights and input, so a
     ``GridSearchCV`` over the probe's hyper-parameters on
     ``Pipeline([...], memory=...)`` runs the CNN once per fold and data set,
     not once per candidate.
@@ -119,19 +118,32 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
         valid = list(net.layer_names)
         self.layers_ = [valid[-2]] if self.layer is None else check_layers(self.layer, valid)
         self.n_features_in_ = _unwrap(self.estimator_).n_features_in_
-        self.fingerprint_ = uuid.uuid4().hex  # identifies this fitted model in the memo
         # feature sizes from the traced output shapes, without a forward pass
-        self.feature_sizes_ = [_pooled_size(net.output_shapes[n], self.pooling)
-                               for n in self.layers_]
+        self.feature_sizes_ = self._feature_sizes(net)
         self.n_features_out_ = int(sum(self.feature_sizes_))
         return self
 
+    def _feature_sizes(self, net):
+        return [_pooled_size(net.output_shapes[n], self.pooling) for n in self.layers_]
+
     def transform(self, X):
-        """Flattened float32 activations of ``layers_``, shape (n, n_features_out_)."""
+        """Flattened float32 activations of ``layers_``, shape (n, n_features_out_).
+
+        The activations of the wrapped network's current weights: with
+        ``refit=False`` the estimator may have been refit since ``fit``.
+        """
         check_is_fitted(self, "estimator_")
         cnn = _unwrap(self.estimator_)
+        net = cnn.module_
+        if not set(self.layers_) <= set(net.layer_names) or \
+                self._feature_sizes(net) != self.feature_sizes_:
+            raise ValueError(f"the wrapped {type(cnn).__name__} was refit with another network "
+                             f"since LayerFeatures.fit (layers {self.layers_} no longer give "
+                             f"{self.feature_sizes_} features); call fit again")
         images = cnn._images(X, lazy=True)
-        return cached_extract(self.fingerprint_, cnn.module_, images, self.layers_,
+        # Keyed on the weights, not on this fit: the wrapped estimator can be refit or
+        # trained further under a refit=False transformer.
+        return cached_extract(weights_fingerprint(net), net, images, self.layers_,
                               pooling=self.pooling, batch_size=self.batch_size,
                               device=cnn.device)
 

@@ -11,6 +11,7 @@ front-ends only differ in how they build the network and name its layers.
 
 import numbers
 import os
+import re
 import uuid
 from collections import OrderedDict
 
@@ -60,6 +61,10 @@ class FeatureNet(nn.Module):
         if extractor is None:
             extractor = create_feature_extractor(
                 self.model, return_nodes={self.nodes[name]: name for name in layers})
+            graphs = {id(g): g for g in (extractor.train_graph, extractor.eval_graph)}
+            for graph in graphs.values():
+                _copy_returned_values(graph)
+            extractor.recompile()
             self._extractors[key] = extractor
         if extractor.training != self.training:
             # The extractor switches between its train and eval graphs in train(), which
@@ -91,6 +96,22 @@ class FeatureNet(nn.Module):
         state = dict(super().__getstate__())
         state["_extractors"] = {}  # rebuilt on demand; they share model's parameters
         return state
+
+
+def _copy_returned_values(graph):
+    """Return a copy of each requested node's value, taken right after it is computed.
+
+    Nodes later in the graph may overwrite a returned tensor in place
+    (torchvision's ``ReLU(inplace=True)``, ResNet's ``out += identity``), so
+    without the copy a layer comes back as a deeper layer made it whenever
+    that deeper layer is requested in the same call.
+    """
+    output = next(node for node in graph.nodes if node.op == "output")
+    for node in list(output.all_input_nodes):
+        with graph.inserting_after(node):
+            copy = graph.call_method("clone", (node,))
+        output.replace_input_with(node, copy)
+    graph.lint()
 
 
 class Preprocess:
@@ -155,11 +176,45 @@ def _is_path(weights):
         or os.path.exists(weights))
 
 
-def load_state_dict(source, param_name="weights"):
+def _source_name(source):
+    """How an error message names a weights file (a path or an open file)."""
+    if isinstance(source, (str, os.PathLike)):
+        return repr(os.fspath(source))
+    name = getattr(source, "name", None)
+    return repr(name) if isinstance(name, (str, bytes)) else f"the file object {source!r}"
+
+
+def load_state_dict(source, param_name="weights", *, trust_weights_file=False):
     """A state_dict from a path, an open binary file or a dict (checkpoint or state_dict).
 
     Checkpoints holding ``{"state_dict": ...}`` (or ``"model"``) are unwrapped
     and ``module.`` prefixes (from ``nn.DataParallel``) removed.
+
+    Parameters
+    ----------
+    source : str, path-like, binary file object or dict
+        A file written by ``torch.save``, or an already loaded state_dict.
+    param_name : str, default="weights"
+        Name of the parameter ``source`` came from, used in error messages.
+    trust_weights_file : bool, default=False
+        Files are read with ``torch.load(weights_only=True)``, which only
+        rebuilds tensors and plain containers: unpickling arbitrary objects
+        runs code the file chooses. ``True`` reads with ``weights_only=False``;
+        only pass it for files from a source you trust (legacy checkpoints
+        that pickle other objects next to the weights).
+
+    Returns
+    -------
+    state_dict : dict
+
+    Raises
+    ------
+    FileNotFoundError
+        When the path does not exist.
+    ValueError
+        When the file is not a readable ``torch.save`` file (corrupt,
+        truncated, empty), or holds objects other than tensors and
+        ``trust_weights_file`` is False.
     """
     if isinstance(source, dict):
         state = source
@@ -167,11 +222,9 @@ def load_state_dict(source, param_name="weights"):
         if isinstance(source, (str, os.PathLike)) and not os.path.isfile(source):
             raise FileNotFoundError(f"{param_name}: no such weights file: {os.fspath(source)!r}")
         try:
-            state = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception:  # older checkpoints pickle numpy scalars next to the weights
-            if hasattr(source, "seek"):
-                source.seek(0)
-            state = torch.load(source, map_location="cpu", weights_only=False)
+            state = torch.load(source, map_location="cpu", weights_only=not trust_weights_file)
+        except Exception as exc:
+            raise _unreadable_weights(source, param_name, exc, trust_weights_file) from exc
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -181,6 +234,26 @@ def load_state_dict(source, param_name="weights"):
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     return state
+
+
+def _unreadable_weights(source, param_name, exc, trusted):
+    """The ValueError for a weights file ``torch.load`` failed on with ``exc``."""
+    name, message = _source_name(source), str(exc)
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", message)
+    if unsafe and not trusted:
+        return ValueError(
+            f"{param_name}: the weights file {name} holds Python objects other than tensors "
+            f"({unsafe.group(1)}); unpickling them could run arbitrary code, so weights are "
+            "loaded with torch.load(weights_only=True). If you trust the file, pass "
+            "trust_weights_file=True (or allow-list the type with "
+            "torch.serialization.add_safe_globals).")
+    if isinstance(exc, EOFError) or not message:
+        reason = "the file is empty or ends too early"
+    else:  # torch's own message on a weights-only failure is advice, not the cause
+        reason = message.split("WeightsUnpickler error:")[-1].split("Check the documentation")[0]
+        reason = " ".join(reason.split()).rstrip(".") or type(exc).__name__
+    return ValueError(f"{param_name}: cannot read the weights file {name}: {reason}. It is not "
+                      "a file written by torch.save, or it is corrupt or truncated.")
 
 
 class NetworkFeatures(TransformerMixin, BaseEstimator):
@@ -221,7 +294,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        images = check_images(X, estimator=type(self).__name__)
+        images, integer = check_images(X, estimator=type(self).__name__, return_integer=True)
         check_pooling(self.pooling)
         check_positive_int(self.batch_size, "batch_size")
         device = check_device(self.device)
@@ -233,11 +306,13 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         names = list(nodes)
         layers = self._default_layers(names) if self.layer is None else \
             check_layers(self.layer, names)
-        self.model_ = FeatureNet(model, nodes)
+        # A new module starts in train mode, and extraction restores the mode it found.
+        self.model_ = FeatureNet(model, nodes).eval()
         self.preprocess_ = self._preprocess(model)
         self.layers_ = layers
         self.image_shape_ = tuple(int(s) for s in images.shape[1:])
         self.n_features_in_ = int(np.prod(self.image_shape_))
+        self.integer_input_ = integer
         self.feature_sizes_ = self._probe(images[:1])
         self.n_features_out_ = int(sum(self.feature_sizes_))
         self.fingerprint_ = uuid.uuid4().hex  # identifies this fitted model in the memo
@@ -275,7 +350,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
-                              lazy=True)
+                              lazy=True, integer_fit=getattr(self, "integer_input_", None))
         return cached_extract(self.fingerprint_, self.model_, images, self.layers_,
                               pooling=self.pooling, batch_size=self.batch_size,
                               device=self.device, preprocess=self.preprocess_)
@@ -308,7 +383,7 @@ class TorchvisionFeatures(NetworkFeatures):
     network only runs as deep as the deepest requested layer. Images are
     preprocessed like the weights expect (their own resize, center crop and
     mean/std normalisation) unless ``resize`` is given; grayscale images are
-    repeated to 3 channels, uint8 images are scaled to [0, 1].
+    repeated to 3 channels, integer (0-255) images are scaled to [0, 1].
 
     Parameters
     ----------
@@ -336,6 +411,12 @@ class TorchvisionFeatures(NetworkFeatures):
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
         Seeds the random initialisation when ``weights=None``.
+    trust_weights_file : bool, default=False
+        Weights files (a path, an open file, or torchvision's file in
+        ``$TORCH_HOME/hub/checkpoints``) are read with
+        ``torch.load(weights_only=True)``: only tensors and plain containers,
+        never arbitrary pickled objects, whose unpickling runs code. True
+        allows them; pass it only for a file from a source you trust.
 
     Attributes
     ----------
@@ -347,6 +428,9 @@ class TorchvisionFeatures(NetworkFeatures):
     n_features_out_ : int
     n_features_in_ : int
     image_shape_ : tuple (C, H, W)
+    integer_input_ : bool
+        Whether the ``fit`` images were integers (0-255 values, divided by
+        255); float images outside [-0.5, 1.5] given to ``transform`` warn.
 
     Examples
     --------
@@ -360,7 +444,8 @@ class TorchvisionFeatures(NetworkFeatures):
     """
 
     def __init__(self, model="resnet18", layer=None, *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None):
+                 resize=None, batch_size=64, device="cpu", random_state=None,
+                 trust_weights_file=False):
         self.model = model
         self.layer = layer
         self.weights = weights
@@ -369,6 +454,7 @@ class TorchvisionFeatures(NetworkFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     # hooks of the front-ends ------------------------------------------------
     def _model_name(self):
@@ -444,7 +530,7 @@ class TorchvisionFeatures(NetworkFeatures):
         kind, value = weights
         if kind == "path":
             model = get_model(name, weights=None)
-            state = load_state_dict(value)
+            state = load_state_dict(value, trust_weights_file=self.trust_weights_file)
             try:
                 model.load_state_dict(state)
             except RuntimeError as exc:
@@ -452,6 +538,10 @@ class TorchvisionFeatures(NetworkFeatures):
                                  f"{str(exc).splitlines()[0]}") from None
             return model
         path = _weights_file(value)
+        if os.path.isfile(path) and not self.trust_weights_file:
+            # torchvision's builders unpickle this file with weights_only=False: a file put
+            # there must first pass the safe reader (which also names a corrupt file).
+            load_state_dict(path)
         try:
             return get_model(name, weights=value)
         except Exception as exc:  # typically a failed download (offline)
@@ -523,7 +613,7 @@ class VGGFeatures(_NamedTorchvisionFeatures):
     ----------
     layer : str or list of str, default="pool5"
     arch : {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", ...}, default="vgg16"
-    weights, pooling, resize, batch_size, device, random_state
+    weights, pooling, resize, batch_size, device, random_state, trust_weights_file
         See :class:`TorchvisionFeatures`.
 
     Examples
@@ -539,7 +629,8 @@ class VGGFeatures(_NamedTorchvisionFeatures):
     DEFAULT_ARCH = "vgg16"
 
     def __init__(self, layer="pool5", arch="vgg16", *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None):
+                 resize=None, batch_size=64, device="cpu", random_state=None,
+                 trust_weights_file=False):
         self.layer = layer
         self.arch = arch
         self.weights = weights
@@ -548,6 +639,7 @@ class VGGFeatures(_NamedTorchvisionFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     @staticmethod
     def _names(model):
@@ -579,7 +671,7 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
     ----------
     layer : str or list of str, default="avgpool"
     arch : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}, default="resnet18"
-    weights, pooling, resize, batch_size, device, random_state
+    weights, pooling, resize, batch_size, device, random_state, trust_weights_file
         See :class:`TorchvisionFeatures`.
 
     Examples
@@ -595,7 +687,8 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
     DEFAULT_ARCH = "resnet18"
 
     def __init__(self, layer="avgpool", arch="resnet18", *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None):
+                 resize=None, batch_size=64, device="cpu", random_state=None,
+                 trust_weights_file=False):
         self.layer = layer
         self.arch = arch
         self.weights = weights
@@ -604,6 +697,7 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
+        self.trust_weights_file = trust_weights_file
 
     @staticmethod
     def _names(model):

@@ -97,7 +97,8 @@ def _parser():
     pr.add_argument("--out", default=None,
                     help="output folder (default ./sklearn-cnn-results/<timestamp>)")
 
-    add("list", help="list the reference experiments")
+    ls = add("list", help="list the reference experiments")
+    _add_table_args(ls)
     rp = add("reproduce", help="run one reference experiment")
     rp.add_argument("name")
     rp.add_argument("--quick", action="store_true")
@@ -111,8 +112,42 @@ def _parser():
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--out", default=None, help="folder for history.csv and results.md")
 
-    add("presets", help="list architecture presets")
+    ps = add("presets", help="list architecture presets")
+    _add_table_args(ps)
     return p
+
+
+def _add_table_args(parser):
+    parser.add_argument("--format", choices=["text", "markdown", "csv"], default="text",
+                        help="text (default): wrapped to the terminal width; markdown or csv: "
+                             "the full table")
+    parser.add_argument("--wide", action="store_true",
+                        help="the full markdown table, however wide (same as --format markdown)")
+
+
+def _print_table(df, args, key_cols):
+    """Print ``df`` as the user asked: wrapped text (``key_cols`` on the first line of an
+    entry, every other column wrapped below it), markdown or CSV."""
+    import shutil
+    import textwrap
+
+    fmt = "markdown" if args.wide else args.format
+    if fmt == "csv":
+        print(df.to_csv(index=False), end="")
+        return
+    if fmt == "markdown":
+        print(df.to_markdown(index=False))
+        return
+    width = max(40, min(shutil.get_terminal_size((100, 24)).columns, 100))
+    keys = df[key_cols].astype(str)
+    pads = [keys[c].str.len().max() for c in key_cols]
+    for i, row in df.iterrows():
+        print("  ".join(keys.at[i, c].ljust(pad) for c, pad in zip(key_cols, pads)).rstrip())
+        for col in df.columns:
+            if col in key_cols or row[col] is None or row[col] != row[col]:  # None / NaN
+                continue
+            print(textwrap.fill(f"{col}: {row[col]}", width=width, initial_indent="    ",
+                                subsequent_indent="      "))
 
 
 def _train(args):
@@ -202,7 +237,7 @@ def _say_where(args, out):
 def _list(args):
     from .experiments import list_experiments
 
-    print(list_experiments().to_markdown(index=False))
+    _print_table(list_experiments(), args, ["name"])
 
 
 def _parse_set(item):
@@ -245,7 +280,10 @@ def _presets(args):
     from .architectures import architecture_info, list_architectures
 
     rows = [{"preset": n, **architecture_info(n)} for n in list_architectures()]
-    print(pd.DataFrame(rows).to_markdown(index=False))
+    table = pd.DataFrame(rows)
+    table["params"] = table["params"].map(
+        lambda v: "depends on the input" if v != v else f"{int(v):,}")
+    _print_table(table[["preset", "params", "doc", "source"]], args, ["preset", "params"])
 
 
 def main(argv=None):

@@ -260,3 +260,21 @@ def test_interrupted_experiment_exits_130_and_resumes_on_the_same_out(tmp_path, 
     assert main(argv) == 0
     assert "resumed at epoch 1 of 2" in capsys.readouterr().out
     assert (out / "COMPLETE").exists() and (out / "l2_fc" / "probe.csv").exists()
+
+
+@pytest.mark.parametrize("command", ["list", "presets"])
+def test_list_and_presets_fit_100_columns_and_name_everything(command, capsys):
+    from sklearn_cnn.architectures import list_architectures
+    from sklearn_cnn.experiments import list_experiments
+
+    names = list(list_experiments()["name"]) if command == "list" else list_architectures()
+    assert main([command]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    firsts = [line.split()[0] for line in lines if line and not line.startswith(" ")]
+    assert firsts == names  # every entry, in order, each on its own first line
+    assert main([command, "--format", "csv"]) == 0
+    csv = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert list(csv.iloc[:, 0]) == names
+    assert main([command, "--wide"]) == 0
+    assert capsys.readouterr().out.startswith("|")

@@ -88,7 +88,7 @@ def main(argv=None):
                             random_state=0, verbose=0, callbacks=[("timer", timer)],
                             checkpoint_dir=tmp)
         clf.fit(X, y)
-        step_s = statistics.median(clf.net_.callbacks_[-1][1].times_[5:])
+        step_s = statistics.median(dict(clf.net_.callbacks_)["timer"].times_[5:])
         Xv = rng.randint(0, 256, (N_VALID, 32, 32, 3), dtype=np.uint8)
         start = time.perf_counter()
         clf.predict_proba(Xv)

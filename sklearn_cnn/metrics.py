@@ -19,8 +19,7 @@ import numpy as np
 
 from ._input import check_positive_int
 
-__all__ = ["precision_at_k", "precision_at_1", "mean_average_precision_at_r",
-           "retrieval_scorer", "RETRIEVAL_SCORERS"]
+__all__ = ["precision_at_k", "precision_at_1", "mean_average_precision_at_r", "retrieval_scorer"]
 
 
 def _ranked_matches(embeddings, labels, k, metric):
@@ -138,6 +137,3 @@ def retrieval_scorer(metric="precision_at_1", **kwargs):
                          "precision_at_k, map_at_r or a function")
     return _RetrievalScorer(fn, **kwargs)
 
-
-RETRIEVAL_SCORERS = {name: retrieval_scorer(name)
-                     for name in ("precision_at_1", "precision_at_k", "map_at_r")}

@@ -676,10 +676,7 @@ def _find_layer_module(module, layer):
                      f"{list(valid)}")
 
 
-try:
-    from skorch.callbacks import Callback as _SkorchCallback
-except ImportError:  # pragma: no cover - skorch is a dependency
-    _SkorchCallback = object
+from skorch.callbacks import Callback as _SkorchCallback
 
 
 class RecordWeightHistograms(_SkorchCallback):

@@ -12,7 +12,7 @@ from ._extract import (cached_extract, check_layers, check_pooling, feature_name
 __all__ = ["LayerFeatures", "default_probe_layers"]
 
 
-def default_probe_layers(layer_names, specs=None):
+def default_probe_layers(layer_names):
     """Layers worth probing: from ``flatten`` (or ``gap``) on, without logits/dropout/bn.
 
     Falls back to every hidden layer when the network has neither.

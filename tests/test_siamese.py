@@ -137,7 +137,8 @@ def test_grid_search_with_retrieval_scorer(small_digits):
                           {"margin": [0.2, 0.5]}, scoring=retrieval_scorer("precision_at_1"),
                           cv=2)
     search.fit(X[:200], y[:200])
-    assert np.all((search.cv_results_["mean_test_score"] > 0.1))
+    # chance is 0.1 for 10 classes; 1 epoch on 100 digits per fold reaches ~0.8
+    assert np.all(search.cv_results_["mean_test_score"] > 0.6)
 
 
 @pytest.mark.parametrize("params,match", [

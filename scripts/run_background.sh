@@ -13,8 +13,11 @@ code=${SKLEARN_CNN_CODE:-$here}
 shared=${SKLEARN_CNN_SHARED:-$(cd "$here/../shared" 2>/dev/null && pwd)}
 out=$HOME/.cache/sklearn-cnn-runs/$name
 mkdir -p "$out"
+# One log per command: two jobs may share an --out folder (e.g. layer_probes' two runs).
+tag=$(printf '%s' "$*" | tr -c 'A-Za-z0-9_=.-' '_' | cut -c1-80)
+log="$out.$tag.log"
 cd "$code"
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg SKLEARN_CNN_SHARED=$shared \
   PYTHONUNBUFFERED=1 PYTHONPATH="$code" nohup python -m sklearn_cnn.cli reproduce "$@" --out "$out" \
-  >> "$out.log" 2>&1 &
-echo "started $name (pid $!), log $out.log"
+  >> "$log" 2>&1 &
+echo "started $name (pid $!), log $log"

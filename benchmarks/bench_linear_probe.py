@@ -14,7 +14,8 @@ standardised. Measured in one run:
 
 Prints the CPU model and ISA flags. Needs SKLEARN_CNN_SHARED. Usage:
 
-    python benchmarks/bench_linear_probe.py [--model PATH] [--epochs 1] [--subsample 2000]
+    python benchmarks/bench_linear_probe.py [--model PATH | --checkpoint PATH] [--epochs 1]
+        [--subsample 2000]
         [--out results.json] [--write-doc docs/benchmarks.md]
 """
 
@@ -58,6 +59,8 @@ def timed(fn):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="a fitted tf_cifar10 CNNClassifier (joblib)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a tf_cifar10 run's checkpoint.pt (finished or not): its weights")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--subsample", type=int, default=2000)
     p.add_argument("--out", default=None)
@@ -72,6 +75,14 @@ def main(argv=None):
     if args.model:
         clf = joblib.load(args.model)  # your own trusted file
         source = f"the network in {args.model}"
+    elif args.checkpoint:
+        import torch
+
+        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        clf = CNNClassifier("tf_cifar10", max_epochs=0, verbose=0).fit(X_tr[:64], y_tr[:64])
+        clf.module_.load_state_dict(state["module"])  # input standardisation included
+        source = (f"tf_cifar10 after {len(state['history'])} epochs of a layer_probes run "
+                  "(its checkpoint)")
     else:
         clf = CNNClassifier("tf_cifar10", max_epochs=args.epochs, lr=1e-4, batch_size=128,
                             init="gaussian", init_std=0.01, random_state=0, verbose=1)

@@ -9,6 +9,7 @@ the ``SKLEARN_CNN_SHARED`` environment variable (a folder holding ``data/``
 and ``weights/``); see :func:`shared_path`.
 """
 
+import gzip
 import io
 import os
 import tarfile
@@ -108,14 +109,30 @@ def _iter_files(path):
                 full = Path(dirpath) / fname
                 yield str(full.relative_to(path)), full.read_bytes
     else:
-        # "r|*": a stream; random access into a .tar.gz re-decompresses from the start.
+        # A stream ("r|"): random access into a .tar.gz re-decompresses from the start.
         try:
-            with tarfile.open(path, "r|*") as tar:
-                for member in tar:
-                    if member.isfile():
-                        yield member.name, _archive_reader(path, tar.extractfile(member))
+            with open(path, "rb") as raw:
+                is_gzip = raw.read(2) == b"\x1f\x8b"
+            if not is_gzip:
+                with tarfile.open(path, "r|*") as tar:
+                    yield from _archive_members(path, tar)
+                return
+            # gzip, not tarfile, decompresses: tarfile takes a stream that ends on a header
+            # boundary for the end of the archive, so a truncated copy would load as a
+            # smaller data set; gzip checks its end-of-stream marker and CRC when read to
+            # the end.
+            with gzip.open(path, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+                yield from _archive_members(path, tar)
+                while stream.read(1 << 20):
+                    pass
         except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
             raise _unreadable_archive(path, exc) from exc
+
+
+def _archive_members(path, tar):
+    for member in tar:
+        if member.isfile():
+            yield member.name, _archive_reader(path, tar.extractfile(member))
 
 
 def _archive_reader(path, fileobj):

@@ -139,3 +139,18 @@ def test_corrupt_archive_error_names_the_file(tmp_path, damage):
         load_image_folder_splits(bad)
     with pytest.raises(ValueError, match=message):
         load_train_test(str(bad))
+
+
+def test_archive_truncated_at_any_point_is_an_error_not_a_smaller_data_set(tmp_path):
+    # tarfile takes a stream that ends on a member boundary for the end of the archive;
+    # before gzip checked the end of the stream, 12 of 300 cut points loaded silently.
+    archive = tmp_path / "data.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(_make_folder(tmp_path / "data", n=20), arcname="data")
+    data = archive.read_bytes()
+    bad = tmp_path / "bad.tar.gz"
+    for cut in range(100, len(data) - 8, max(1, len(data) // 300)):
+        bad.write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="corrupt or truncated"):
+            load_image_folder_splits(bad)
+    assert load_image_folder_splits(archive)["train"].images.shape[0] == 40

@@ -28,14 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
 from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_cnn import CifarResNetFeatures, CNNClassifier, VGGFeatures
 from sklearn_cnn.experiments.architectures import REPORT_NETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import cpu_info, replace_section  # noqa: E402
+from bench_checkpoint import StepTimer, cpu_info, replace_section  # noqa: E402
 
 
 def sgemm_gflops(n=2048, repeats=5):
@@ -47,20 +46,6 @@ def sgemm_gflops(n=2048, repeats=5):
         a @ b
         times.append(time.perf_counter() - start)
     return 2 * n ** 3 / statistics.median(times) / 1e9
-
-
-class StepTimer(Callback):
-    def initialize(self):
-        self.times_, self._t = [], None
-        return self
-
-    def on_batch_begin(self, net, training=False, **kwargs):
-        if training:
-            self._t = time.perf_counter()
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training:
-            self.times_.append(time.perf_counter() - self._t)
 
 
 def train_flops(module, x, y):

@@ -79,7 +79,8 @@ def main(argv=None):
         import torch
 
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-        clf = CNNClassifier("tf_cifar10", max_epochs=0, verbose=0).fit(X_tr[:64], y_tr[:64])
+        few = np.random.RandomState(0).choice(len(y_tr), 64, replace=False)
+        clf = CNNClassifier("tf_cifar10", max_epochs=0, verbose=0).fit(X_tr[few], y_tr[few])
         clf.module_.load_state_dict(state["module"])  # input standardisation included
         source = (f"tf_cifar10 after {len(state['history'])} epochs of a layer_probes run "
                   "(its checkpoint)")
@@ -88,11 +89,13 @@ def main(argv=None):
                             init="gaussian", init_std=0.01, random_state=0, verbose=1)
         clf.fit(X_tr, y_tr)
         source = f"tf_cifar10 trained {args.epochs} epoch(s) here (report 000's settings)"
-    # The issue's scale: 45,000 training images (the size of the network's training split).
+    # The issue's scale: 45,000 training images (the size of the network's training split),
+    # a seeded random subset (the training split is stored class by class).
     n_train = 45_000
-    F_tr = layer_features(clf, X_tr[:n_train], ["flatten"])["flatten"]
+    keep = np.random.RandomState(0).permutation(len(y_tr))[:n_train]
+    F_tr = layer_features(clf, X_tr[keep], ["flatten"])["flatten"]
     F_te = layer_features(clf, X_te, ["flatten"])["flatten"]
-    y_fit = y_tr[:n_train]
+    y_fit = y_tr[keep]
     scaler = StandardScaler().fit(F_tr)
     F_tr, F_te = scaler.transform(F_tr).astype(np.float32), scaler.transform(F_te)
     F_te = F_te.astype(np.float32)

@@ -65,12 +65,18 @@ def main(argv=None):
     p.add_argument("--subsample", type=int, default=2000)
     p.add_argument("--out", default=None)
     p.add_argument("--write-doc", default=None)
+    p.add_argument("--features", default=None,
+                   help="cache the standardised features in this .npz (reused when present)")
     args = p.parse_args(argv)
     if shared_path("data", "cifar10-jpg.tar.gz") is None:
         sys.exit("set SKLEARN_CNN_SHARED to the folder holding data/cifar10-jpg.tar.gz")
     info = cpu_info()
     print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
           flush=True)
+    if args.features and Path(args.features).exists():
+        cached = np.load(args.features, allow_pickle=False)
+        return run(args, info, str(cached["source"]), cached["F_tr"], cached["y_fit"],
+                   cached["F_te"], cached["y_te"])
     X_tr, y_tr, X_te, y_te, _ = load_train_test("cifar10", random_state=0)
     if args.model:
         clf = joblib.load(args.model)  # your own trusted file
@@ -99,6 +105,13 @@ def main(argv=None):
     scaler = StandardScaler().fit(F_tr)
     F_tr, F_te = scaler.transform(F_tr).astype(np.float32), scaler.transform(F_te)
     F_te = F_te.astype(np.float32)
+    if args.features:
+        np.savez(args.features, F_tr=F_tr, y_fit=y_fit, F_te=F_te, y_te=y_te, source=source)
+    return run(args, info, source, F_tr, y_fit, F_te, y_te)
+
+
+def run(args, info, source, F_tr, y_fit, F_te, y_te):
+    n_train = len(y_fit)
     idx = np.random.RandomState(0).choice(n_train, args.subsample, replace=False)
     Fs, ys = F_tr[idx], y_fit[idx]
 

@@ -11,9 +11,10 @@ with dense matrix products (which use every core):
   liblinear's L2-regularised L2-loss SVC in the primal (``LinearSVC`` with
   its defaults). As in liblinear, the intercept is a weight on an extra
   feature of value ``intercept_scaling`` and is regularised with the rest.
-  Solved by a truncated Newton method with conjugate gradients on the
-  generalised Hessian ``I + 2C X_A^T X_A`` (``A``: the samples inside the
-  margin), the method of liblinear's TRON, with a backtracking line search;
+  Solved by a truncated Newton method with conjugate gradients (preconditioned
+  by the Hessian's diagonal) on the generalised Hessian ``I + 2C X_A^T X_A``
+  (``A``: the samples inside the margin), the method of liblinear's TRON, with
+  a backtracking line search;
   the classes are solved as the columns of one matrix.
 * ``loss="log_loss"``: multinomial logistic regression,
   ``0.5 * ||W||^2 + C * sum_i -log softmax(W x_i + b)_{y_i}``
@@ -183,6 +184,10 @@ def _squared_hinge_newton(X, y, K, C, tol, max_iter, fit_intercept, verbose):
     Y[torch.arange(n), y] = 1.0
     W = torch.zeros(D, K)
     Z = torch.zeros(n, K)
+    X2 = X * X  # for the Hessian's diagonal
+    # X^T @ M through a transposed view is ~4x slower than through a contiguous copy.
+    XT, X2T = X.T.contiguous(), X2.T.contiguous()
+    del X2
 
     def objective(W, Z):
         margin = torch.clamp(1.0 - Y * Z, min=0.0).double()
@@ -190,7 +195,7 @@ def _squared_hinge_newton(X, y, K, C, tol, max_iter, fit_intercept, verbose):
 
     def gradient(W, Z):
         active = (Y * Z < 1.0).float()
-        return W + 2.0 * C * (X.T @ (active * (Z - Y))), active
+        return W + 2.0 * C * (XT @ (active * (Z - Y))), active
 
     f = objective(W, Z)
     G, active = gradient(W, Z)
@@ -201,7 +206,8 @@ def _squared_hinge_newton(X, y, K, C, tol, max_iter, fit_intercept, verbose):
         done = gnorm <= tol * g0
         if bool(done.all()):
             return W, it - 1, float(f.sum()), True
-        P = _cg(lambda V: V + 2.0 * C * (X.T @ (active * (X @ V))), -G, done)
+        inv_diag = 1.0 / (1.0 + 2.0 * C * (X2T @ active))  # Jacobi preconditioner
+        P = _cg(lambda V: V + 2.0 * C * (XT @ (active * (X @ V))), -G, done, inv_diag)
         XP = X @ P
         slope = (G.double() * P.double()).sum(0)
         step = torch.ones(K, dtype=torch.float64)
@@ -224,27 +230,31 @@ def _squared_hinge_newton(X, y, K, C, tol, max_iter, fit_intercept, verbose):
     return W, max_iter, float(f.sum()), bool((G.norm(dim=0) <= tol * g0).all())
 
 
-def _cg(hess_vec, B, frozen, max_iter=100, rel_tol=0.1):
-    """Solve H p = b column by column (batched conjugate gradients, inexact Newton)."""
+def _cg(hess_vec, B, frozen, inv_diag, max_iter=250, rel_tol=0.1):
+    """Solve H p = b column by column: batched conjugate gradients, preconditioned with
+    the inverse of H's diagonal (``inv_diag``), stopped at ``rel_tol * ||b||`` (inexact
+    Newton, as liblinear's TRON)."""
     P = torch.zeros_like(B)
     R = B.clone()
-    Dir = R.clone()
-    rr = (R * R).sum(0)
+    Zp = inv_diag * R
+    Dir = Zp.clone()
+    rz = (R * Zp).sum(0)
     stop = rel_tol * B.norm(dim=0)
     active = ~frozen
     for _ in range(max_iter):
-        active = active & (rr.sqrt() > stop)
+        active = active & (R.norm(dim=0) > stop)
         if not bool(active.any()):
             break
         HD = hess_vec(Dir)
-        alpha = torch.where(active, rr / (Dir * HD).sum(0).clamp_min(1e-30),
-                            torch.zeros_like(rr))
+        alpha = torch.where(active, rz / (Dir * HD).sum(0).clamp_min(1e-30),
+                            torch.zeros_like(rz))
         P = P + alpha * Dir
         R = R - alpha * HD
-        rr_new = (R * R).sum(0)
-        beta = torch.where(active, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr))
-        Dir = R + beta * Dir
-        rr = rr_new
+        Zp = inv_diag * R
+        rz_new = (R * Zp).sum(0)
+        beta = torch.where(active, rz_new / rz.clamp_min(1e-30), torch.zeros_like(rz))
+        Dir = Zp + beta * Dir
+        rz = rz_new
     return P
 
 

@@ -16,6 +16,7 @@ this package. One file per run, rewritten in place: disk use does not grow
 with the number of epochs (the early-stopping best weights are inside it).
 """
 
+import enum
 import hashlib
 import inspect
 import math
@@ -53,6 +54,10 @@ def describe(value, depth=0):
         return repr(value)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
+    if isinstance(value, os.PathLike):  # (slots, no __dict__: described by its text)
+        return f"path({os.fspath(value)!r})"
+    if isinstance(value, enum.Enum):  # e.g. torchvision's weights enums
+        return f"{type(value).__module__}.{type(value).__qualname__}.{value.name}"
     if isinstance(value, np.generic):
         return describe(value.item(), depth)
     if isinstance(value, (list, tuple)):

@@ -228,3 +228,16 @@ def test_a_parameter_added_later_matches_while_at_its_default(tmp_path, data):
     torch.save(state, path)
     with pytest.raises(ValueError, match="l2_convention=<absent> there, 'keras' now"):
         make(tmp_path, max_epochs=1, l2_convention="keras").fit(*data)
+
+
+def test_fingerprint_tells_paths_and_enums_apart():
+    from torchvision.models import ResNet18_Weights
+
+    from sklearn_cnn._checkpoint import describe
+
+    assert describe(Path("/a/w1.th")) != describe(Path("/a/w2.th"))
+    assert "w1.th" in describe(Path("/a/w1.th"))
+    assert describe(ResNet18_Weights.IMAGENET1K_V1).endswith("ResNet18_Weights.IMAGENET1K_V1")
+    # objects by class and parameters, without memory addresses
+    assert describe(CNNClassifier(lr=0.1)) == describe(CNNClassifier(lr=0.1))
+    assert "0x" not in describe(CNNClassifier(callbacks=[InterruptOnce()]))

@@ -21,7 +21,6 @@ Prints the CPU model and ISA flags. Needs SKLEARN_CNN_SHARED. Usage:
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path

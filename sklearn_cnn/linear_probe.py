@@ -37,6 +37,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._input import check_positive_int
+
 __all__ = ["LinearProbe"]
 
 LOSSES = ("squared_hinge", "log_loss")
@@ -104,9 +106,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
                 raise ValueError(f"{name} must be a float > 0, got {value!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) \
-                or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        check_positive_int(self.max_iter, "max_iter")
 
     def fit(self, X, y):
         """Fit on dense features ``X`` (n, n_features) and labels ``y``."""
@@ -118,9 +118,11 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             raise ValueError(f"LinearProbe needs samples of at least 2 classes; got 1 class "
                              f"({self.classes_[0]!r})")
         Xt = torch.from_numpy(X)
+        # The intercept's feature: liblinear's intercept_scaling for the squared hinge;
+        # 1 for the log loss, whose intercept is not regularised.
+        scale = float(self.intercept_scaling) if self.loss == "squared_hinge" else 1.0
         if self.fit_intercept:
-            scale = self.intercept_scaling if self.loss == "squared_hinge" else 1.0
-            Xt = torch.cat([Xt, torch.full((len(Xt), 1), float(scale))], dim=1)
+            Xt = torch.cat([Xt, torch.full((len(Xt), 1), scale)], dim=1)
         yt = torch.from_numpy(y_enc.astype(np.int64))
         with torch.no_grad() if self.loss == "squared_hinge" else torch.enable_grad():
             solve = _squared_hinge_newton if self.loss == "squared_hinge" else _log_loss_lbfgs
@@ -132,7 +134,6 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
                           "iterations; raise max_iter", ConvergenceWarning, stacklevel=2)
         W = W.T.numpy().astype(np.float32)  # (K, D)
         if self.fit_intercept:
-            scale = self.intercept_scaling if self.loss == "squared_hinge" else 1.0
             self.coef_, self.intercept_ = W[:, :-1].copy(), W[:, -1] * np.float32(scale)
         else:
             self.coef_, self.intercept_ = W, np.zeros(len(W), dtype=np.float32)

@@ -26,24 +26,9 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
+from ._params import INITS, L2_CONVENTIONS, LR_SCHEDULES, OPTIMIZERS  # noqa: F401
 from ._input import check_device, check_image_shape, check_images, check_positive_int
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
-LR_SCHEDULES = (None, "exponential", "multistep", "annealing")
-INITS = (None, "gaussian", "xavier", "kaiming")
-# How ``weight_decay`` (lambda) is read: the factor of lambda * w added to the gradient of
-# a coupled L2 penalty, or None for decoupled decay (AdamW: w -= lr * lambda * w).
-L2_CONVENTIONS = {
-    "pytorch": 1.0,     # torch.optim's weight_decay: gradient + lambda * w
-    "keras": 2.0,       # kernel_regularizer=l2(lambda): loss + lambda * sum(w**2)
-    "tf_l2_loss": 1.0,  # lambda * tf.nn.l2_loss(w): loss + lambda * sum(w**2) / 2
-    "decoupled": None,  # AdamW (Loshchilov & Hutter, 2019): w -= lr * lambda * w
-}
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
 
 
@@ -311,8 +296,9 @@ def valid_split(validation_fraction, y, seed):
 class TrainingMixin:
     """Validation of the training options and construction of the skorch net.
 
-    Subclasses list the options in their own ``__init__`` (scikit-learn needs
-    explicit signatures) and call :meth:`_fit_net`.
+    Subclasses declare their own parameters with :func:`sklearn_cnn._params.declare`
+    (which adds the shared training parameters, the ``__init__`` and the constraints
+    table) and call :meth:`_fit_net`.
     """
 
     _history_columns = HISTORY_COLUMNS
@@ -359,38 +345,19 @@ class TrainingMixin:
         return ckpt.seed
 
     def _check_training_params(self):
-        if isinstance(self.optimizer, str):
-            if self.optimizer not in OPTIMIZERS:
-                raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
-                                 f"torch.optim.Optimizer class, got {self.optimizer!r}")
-        elif not (isinstance(self.optimizer, type) and
-                  issubclass(self.optimizer, torch.optim.Optimizer)):
+        """Validate the parameters: each against ``_parameter_constraints`` (declared once,
+        in :mod:`sklearn_cnn._params`), then the rules that join several."""
+        self._validate_params()
+        if isinstance(self.optimizer, type) and not issubclass(self.optimizer,
+                                                               torch.optim.Optimizer):
             raise TypeError(f"optimizer must be a name or a torch.optim.Optimizer class, "
                             f"got {self.optimizer!r}")
-        for name in ("lr", "weight_decay", "momentum"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
-                raise ValueError(f"{name} must be a float >= 0, got {value!r}")
-        check_positive_int(self.batch_size, "batch_size")
-        check_positive_int(self.max_epochs, "max_epochs", minimum=0)
-        check_positive_int(self.patience, "patience")
-        check_positive_int(self.random_shift, "random_shift", minimum=0)
-        vf = self.validation_fraction
-        if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real)
-                               or not 0 < vf < 1):
-            raise ValueError(f"validation_fraction must be None or a float in (0, 1), got {vf!r}")
-        if self.early_stopping and vf is None:
+        if self.early_stopping and self.validation_fraction is None:
             raise ValueError("early_stopping=True needs a validation_fraction (e.g. 0.1)")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.lr_schedule == "multistep" and not self.lr_milestones:
             raise ValueError("lr_schedule='multistep' needs lr_milestones, e.g. (3, 8)")
-        if self.lr_schedule == "annealing" and not (
-                isinstance(self.lr_anneal_T, numbers.Real) and self.lr_anneal_T > 0):
+        if self.lr_schedule == "annealing" and self.lr_anneal_T is None:
             raise ValueError("lr_schedule='annealing' needs lr_anneal_T > 0 (lr / (1 + t/T))")
-        if self.l2_convention not in L2_CONVENTIONS:
-            raise ValueError(f"l2_convention must be one of {list(L2_CONVENTIONS)}, got "
-                             f"{self.l2_convention!r}")
         if self.weight_decay:
             opt = OPTIMIZERS.get(self.optimizer, self.optimizer)
             if self.l2_convention == "decoupled" and opt not in (torch.optim.Adam,
@@ -402,12 +369,8 @@ class TrainingMixin:
                 raise ValueError(f"optimizer='adamw' decays weights decoupled, not as an L2 "
                                  f"term of the loss: use l2_convention='decoupled', or "
                                  f"optimizer='adam' for l2_convention={self.l2_convention!r}")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}")
         check_fast_path(self.fast_path)
         check_device(self.device)
-        if not isinstance(self.verbose, numbers.Integral):
-            raise TypeError(f"verbose must be an int, got {self.verbose!r}")
 
     def _callbacks(self, has_valid, classifier=True):
         cbs = [("record_lr", RecordLR())]

@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, seed_from, torch_seed
+from ._params import Param, declare
 from ._input import channel_stats, check_image_shape, check_images
 from .architectures import apply_overrides, build_network, resolve_architecture
 
@@ -41,83 +42,10 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
     activation : str, default=None
         Override the activation of every conv / dense layer that has one
         ("relu", "elu", "leaky_relu", "tanh", "sigmoid", "gelu").
-    image_shape : tuple (H, W) or (C, H, W), default=None
-        Shape used to unflatten 2-D ``X``, whose rows are then read in
-        channels-first (C, H, W) order. None infers a one-channel shape (64 ->
-        8x8, 784 -> 28x28, otherwise a 1 x n_features image); flattened images
-        of several channels (3072 values: 3x32x32 channels-first or 32x32x3
-        channels-last?) need ``image_shape`` or 4-D ``X``, a ValueError says so.
     normalize : bool, default=True
         Standardise each input channel with the training set's mean and std
         (stored in the network's fixed ``input`` layer).
-    init : {None, "gaussian", "xavier", "kaiming"}, default=None
-        Weight initialisation of conv / linear layers (None: PyTorch's default).
-    init_std : float, default=0.01
-        Standard deviation for ``init="gaussian"``.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or Optimizer class, default="adam"
-    lr : float, default=1e-3
-    momentum : float, default=0.9
-        Momentum of SGD / RMSprop.
-    nesterov : bool, default=False
-        Nesterov momentum for SGD.
-    batch_size : int, default=32
-    max_epochs : int, default=10
-    validation_fraction : float or None, default=0.1
-        Held-out (stratified) fraction of the training data for ``valid_loss``
-        / ``valid_acc`` and early stopping. None trains on everything.
-    early_stopping : bool, default=False
-        Stop when ``valid_loss`` has not improved for ``patience`` epochs and
-        restore the best weights.
-    patience : int, default=5
-    lr_schedule : {None, "exponential", "multistep", "annealing"}, default=None
-        Per-epoch learning-rate schedule: ``lr * lr_gamma**epoch``; ``lr`` times
-        ``lr_gamma`` at each of ``lr_milestones``; ``lr / (1 + epoch / lr_anneal_T)``.
-    lr_gamma : float, default=0.95
-    lr_milestones : sequence of int, default=None
-    lr_anneal_T : float, default=None
-    weight_decay : float, default=0.0
-        L2 penalty lambda on the weights of conv / linear layers (not biases or
-        BatchNorm), read as ``l2_convention`` says.
-    l2_convention : {"pytorch", "keras", "tf_l2_loss", "decoupled"}, default="pytorch"
-        Which framework's L2 ``weight_decay`` is: ``"pytorch"`` (torch.optim's
-        ``weight_decay``: gradient + lambda w), ``"keras"``
-        (``kernel_regularizer=l2(lambda)``: loss + lambda sum(w^2), gradient
-        + 2 lambda w), ``"tf_l2_loss"`` (``lambda * tf.nn.l2_loss(w)``: loss +
-        lambda sum(w^2) / 2, gradient + lambda w) or ``"decoupled"`` (AdamW: w
-        -= lr lambda w after each step, outside Adam's scaling; needs
-        optimizer "adam" or "adamw"). ``train_loss`` never includes the penalty.
-    weight_decay_layers : list of str, default=None
-        Layer names (or glob patterns such as ``"fc*"``) the L2 penalty is
-        limited to; None applies it to all layers.
-    random_flip : bool, default=False
-        Train-time augmentation: flip each training image horizontally with p=0.5.
-    random_shift : int, default=0
-        Train-time augmentation: shift each training image by up to this many
-        pixels in each direction (zero fill).
-    device : str, default="cpu"
-    fast_path : None, str or list of str, default=None
-        Opt-in speed-ups of the forward / backward pass, any of
-        ``"channels_last"`` (NHWC memory layout), ``"compile"``
-        (``torch.compile``) and ``"bf16"`` (bfloat16 autocast). They change
-        speed and, slightly, the numbers (bf16 rounds). On a CPU without native
-        bf16, ``"channels_last"`` is the one that helps (~1.3x per epoch);
-        ``docs/benchmarks.md`` has the measurements.
-    callbacks : list of skorch callbacks, default=None
-        Extra skorch callbacks (or ``(name, callback)`` tuples).
-    random_state : int, RandomState or None, default=None
-        Seeds weight initialisation, shuffling, dropout, augmentation and the
-        validation split: the same int gives identical results on CPU.
-    checkpoint_dir : str, path-like or None, default=None
-        Folder for a resumable run: after every epoch the complete training
-        state (weights, optimizer, LR schedule, early stopping, history, step
-        counters and random states) is written atomically to
-        ``checkpoint_dir/checkpoint.pt``. ``fit`` on a folder holding an
-        unfinished run of the same parameters and data continues after its last
-        completed epoch, bit-identical to an uninterrupted run on CPU; a
-        finished run is loaded without training; another run's checkpoint
-        raises ValueError (delete the file to start over). None writes nothing.
-    verbose : int, default=1
-        0 silent, 1 one line per epoch, 2 also a progress bar per epoch.
+    {training_parameters}
 
     Attributes
     ----------
@@ -152,52 +80,6 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
     >>> clf.predict(digits.images[:3]).shape
     (3,)
     """
-
-    def __init__(self, architecture="default", *, kernel_size=None, stride=None, padding=None,
-                 filters=None, dropout=None, activation=None, image_shape=None, normalize=True,
-                 init=None, init_std=0.01, optimizer="adam", lr=1e-3, momentum=0.9,
-                 nesterov=False, batch_size=32, max_epochs=10, validation_fraction=0.1,
-                 early_stopping=False, patience=5, lr_schedule=None, lr_gamma=0.95,
-                 lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, l2_convention="pytorch", random_flip=False,
-                 random_shift=0, device="cpu",
-                 fast_path=None, callbacks=None, random_state=None, checkpoint_dir=None,
-                 verbose=1):
-        self.architecture = architecture
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
-        self.filters = filters
-        self.dropout = dropout
-        self.activation = activation
-        self.image_shape = image_shape
-        self.normalize = normalize
-        self.init = init
-        self.init_std = init_std
-        self.optimizer = optimizer
-        self.lr = lr
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.lr_schedule = lr_schedule
-        self.lr_gamma = lr_gamma
-        self.lr_milestones = lr_milestones
-        self.lr_anneal_T = lr_anneal_T
-        self.weight_decay = weight_decay
-        self.weight_decay_layers = weight_decay_layers
-        self.l2_convention = l2_convention
-        self.random_flip = random_flip
-        self.random_shift = random_shift
-        self.device = device
-        self.fast_path = fast_path
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.verbose = verbose
 
     # -- hooks (override in subclasses) -----------------------------------
     def _layer_specs(self):
@@ -280,6 +162,16 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+declare(CNNClassifier, [
+    Param("architecture", "default", [str, list, tuple], "", positional=True),
+    # checked by apply_overrides, which knows the layers they apply to
+    *(Param(name, None, "no_validation", "") for name in
+      ("kernel_size", "stride", "padding", "filters", "dropout")),
+    Param("activation", None, [str, None], ""),
+    Param("normalize", True, ["boolean"], ""),
+])
 
 
 def summarize_network(module):

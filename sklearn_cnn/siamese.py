@@ -6,7 +6,6 @@ partners of which a fixed fraction share the anchor's class (never the anchor
 itself); the rest come from other classes.
 """
 
-import numbers
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from torch.nn import functional as F
 from ._checkpoint import CheckpointMixin
 from ._base import (AugmentMixin, FastPathMixin, TrainingMixin, init_weights, seed_from,
                     torch_seed)
+from ._params import Param, StrOptions, count, declare, real
 from ._input import channel_stats, check_images
 from .architectures import build_network, resolve_architecture
 from .features._extract import extract_features
@@ -228,14 +228,9 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     normalize : bool, default=True
         L2-normalise the embedding (an ``l2norm`` layer) before the loss and
         in ``transform``.
-    image_shape : tuple, default=None
-        See :class:`CNNClassifier`.
-    init, init_std, optimizer, lr, momentum, nesterov, batch_size, max_epochs, \
-validation_fraction, early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, \
-lr_anneal_T, weight_decay, weight_decay_layers, l2_convention, random_flip, random_shift, \
-device, fast_path, callbacks, random_state, checkpoint_dir, verbose
-        Training options, as in :class:`CNNClassifier`. Validation pairs are
-        drawn once (fixed) from the held-out images.
+    {training_parameters}
+
+    Validation pairs are drawn once (fixed) from the held-out images.
 
     Attributes
     ----------
@@ -256,70 +251,9 @@ device, fast_path, callbacks, random_state, checkpoint_dir, verbose
 
     _history_columns = ["epoch", "train_loss", "valid_loss", "lr", "dur"]
 
-    def __init__(self, architecture="default", *, embedding_dim=32, loss="contrastive",
-                 margin=0.2, pos_margin=0.0, neg_margin=1.0, same_class_fraction=0.2,
-                 normalize=True, image_shape=None, init=None, init_std=0.01, optimizer="adam",
-                 lr=1e-3, momentum=0.9, nesterov=False, batch_size=64, max_epochs=10,
-                 validation_fraction=0.1, early_stopping=False, patience=5, lr_schedule=None,
-                 lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None, weight_decay=0.0,
-                 weight_decay_layers=None, l2_convention="pytorch", random_flip=False,
-                 random_shift=0, device="cpu",
-                 fast_path=None, callbacks=None, random_state=None, checkpoint_dir=None,
-                 verbose=1):
-        self.architecture = architecture
-        self.embedding_dim = embedding_dim
-        self.loss = loss
-        self.margin = margin
-        self.pos_margin = pos_margin
-        self.neg_margin = neg_margin
-        self.same_class_fraction = same_class_fraction
-        self.normalize = normalize
-        self.image_shape = image_shape
-        self.init = init
-        self.init_std = init_std
-        self.optimizer = optimizer
-        self.lr = lr
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.lr_schedule = lr_schedule
-        self.lr_gamma = lr_gamma
-        self.lr_milestones = lr_milestones
-        self.lr_anneal_T = lr_anneal_T
-        self.weight_decay = weight_decay
-        self.weight_decay_layers = weight_decay_layers
-        self.l2_convention = l2_convention
-        self.random_flip = random_flip
-        self.random_shift = random_shift
-        self.device = device
-        self.fast_path = fast_path
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.verbose = verbose
-
-    def _check_params(self):
-        self._check_training_params()
-        if self.loss not in PAIR_LOSSES:
-            raise ValueError(f"loss must be one of {PAIR_LOSSES}, got {self.loss!r}")
-        f = self.same_class_fraction
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f <= 1:
-            raise ValueError(f"same_class_fraction must be a float in [0, 1], got {f!r}")
-        for name in ("margin", "pos_margin", "neg_margin"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or v < 0:
-                raise ValueError(f"{name} must be a float >= 0, got {v!r}")
-        if isinstance(self.embedding_dim, bool) or not isinstance(
-                self.embedding_dim, numbers.Integral) or self.embedding_dim < 1:
-            raise ValueError(f"embedding_dim must be a positive int, got {self.embedding_dim!r}")
-
     def fit(self, X, y):
         """Train the embedding on pairs drawn from images ``X`` with labels ``y``."""
-        self._check_params()
+        self._check_training_params()
         images, _, labels = self._check_xy(X, y, self.image_shape)
         seed = self._training_seed(images, labels)
         rng = np.random.RandomState(seed)
@@ -393,3 +327,14 @@ device, fast_path, callbacks, random_state, checkpoint_dir, verbose
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+declare(SiameseEmbedder, [
+    Param("architecture", "default", [str, list, tuple], "", positional=True),
+    Param("embedding_dim", 32, [count()], ""),
+    Param("loss", "contrastive", [StrOptions(set(PAIR_LOSSES))], ""),
+    *(Param(name, default, [real()], "") for name, default in
+      (("margin", 0.2), ("pos_margin", 0.0), ("neg_margin", 1.0))),
+    Param("same_class_fraction", 0.2, [real(0.0, 1.0, "both")], ""),
+    Param("normalize", True, ["boolean"], ""),
+], defaults={"batch_size": 64})

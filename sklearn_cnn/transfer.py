@@ -12,6 +12,7 @@ from torch import nn
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, seed_from, torch_seed
 from ._input import check_images
+from ._params import Param, count, declare, real
 from .features._extract import pool_and_flatten
 from .features.pretrained import NetworkFeatures
 
@@ -148,11 +149,9 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         After this many optimisation steps every backbone layer is trained.
     backbone_lr : float, default=None
         Learning rate of the backbone's parameters (None: ``lr``).
-    optimizer, lr, momentum, nesterov, batch_size, max_epochs, validation_fraction, \
-early_stopping, patience, lr_schedule, lr_gamma, lr_milestones, lr_anneal_T, weight_decay, \
-l2_convention, random_flip, random_shift, init, init_std, device, fast_path, callbacks, random_state, \
-checkpoint_dir, verbose
-        As in :class:`CNNClassifier`; ``weight_decay`` and ``init`` apply to the head.
+    {training_parameters}
+
+    ``weight_decay`` and ``init`` apply to the head.
 
     Attributes
     ----------
@@ -173,48 +172,6 @@ checkpoint_dir, verbose
     >>> clf.fit(d.images[:200], d.target[:200]).predict(d.images[:3]).shape
     (3,)
     """
-
-    def __init__(self, backbone="cifar_resnet20", layer=None, *, head=(256,), head_dropout=0.0,
-                 train_layers="none", unfreeze_after_steps=None, backbone_lr=None,
-                 optimizer="adam", lr=1e-3, momentum=0.9, nesterov=False, batch_size=64,
-                 max_epochs=10, validation_fraction=0.1, early_stopping=False, patience=5,
-                 lr_schedule=None, lr_gamma=0.95, lr_milestones=None, lr_anneal_T=None,
-                 weight_decay=0.0, l2_convention="pytorch", random_flip=False, random_shift=0,
-                 init=None,
-                 init_std=0.01, device="cpu", fast_path=None, callbacks=None, random_state=None,
-                 checkpoint_dir=None, verbose=1):
-        self.backbone = backbone
-        self.layer = layer
-        self.head = head
-        self.head_dropout = head_dropout
-        self.train_layers = train_layers
-        self.unfreeze_after_steps = unfreeze_after_steps
-        self.backbone_lr = backbone_lr
-        self.optimizer = optimizer
-        self.lr = lr
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.patience = patience
-        self.lr_schedule = lr_schedule
-        self.lr_gamma = lr_gamma
-        self.lr_milestones = lr_milestones
-        self.lr_anneal_T = lr_anneal_T
-        self.weight_decay = weight_decay
-        self.l2_convention = l2_convention
-        self.random_flip = random_flip
-        self.random_shift = random_shift
-        self.init = init
-        self.init_std = init_std
-        self.device = device
-        self.fast_path = fast_path
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.checkpoint_dir = checkpoint_dir
-        self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
     def _make_backbone(self):
@@ -237,21 +194,10 @@ checkpoint_dir, verbose
 
     def _check_params(self):
         self._check_training_params()
-        head = self.head
-        if not isinstance(head, (tuple, list)) or not all(
-                isinstance(u, numbers.Integral) and not isinstance(u, bool) and u > 0
-                for u in head):
-            raise ValueError(f"head must be a tuple of positive ints (hidden units), got {head!r}")
-        k = self.unfreeze_after_steps
-        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral)
-                              or k < 0):
-            raise ValueError(f"unfreeze_after_steps must be None or an int >= 0, got {k!r}")
-        if self.backbone_lr is not None and (not isinstance(self.backbone_lr, numbers.Real)
-                                             or self.backbone_lr < 0):
-            raise ValueError(f"backbone_lr must be None or a float >= 0, got "
-                             f"{self.backbone_lr!r}")
-        if not isinstance(self.head_dropout, numbers.Real) or not 0 <= self.head_dropout < 1:
-            raise ValueError(f"head_dropout must be a float in [0, 1), got {self.head_dropout!r}")
+        if not all(isinstance(u, numbers.Integral) and not isinstance(u, bool) and u > 0
+                   for u in self.head):
+            raise ValueError(f"head must be a tuple of positive ints (hidden units), got "
+                             f"{self.head!r}")
 
     def _trainable(self, net):
         """Names of backbone parameters trained from the start (within ``net.model``)."""
@@ -381,6 +327,17 @@ checkpoint_dir, verbose
                     rows.append({"step": step, "epoch": epoch["epoch"],
                                  "train_loss": batch["train_loss"]})
         return pd.DataFrame(rows)
+
+
+declare(TransferClassifier, [
+    Param("backbone", "cifar_resnet20", [str, NetworkFeatures], "", positional=True),
+    Param("layer", None, [str, None], "", positional=True),
+    Param("head", (256,), [tuple, list], ""),
+    Param("head_dropout", 0.0, [real(0.0, 1.0, "left")], ""),
+    Param("train_layers", "none", [str, list, tuple], ""),
+    Param("unfreeze_after_steps", None, [count(0), None], ""),
+    Param("backbone_lr", None, [real(), None], ""),
+], defaults={"batch_size": 64}, exclude=("image_shape", "weight_decay_layers"))
 
 
 def _linear_layers(head):

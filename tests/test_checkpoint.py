@@ -118,7 +118,8 @@ def test_checkpoint_dir_that_is_a_file_fails_before_training(tmp_path, data, mon
         make(tmp_path, checkpoint_dir=path).fit(*data)
     with pytest.raises(ValueError, match="not a writable folder"):
         make(tmp_path, checkpoint_dir=path / "sub").fit(*data)
-    with pytest.raises(TypeError, match="checkpoint_dir must be None or a folder path"):
+    with pytest.raises(TypeError, match="'checkpoint_dir' parameter of CNNClassifier must be "
+                                        "an instance of 'str', an instance of 'os.PathLike'"):
         make(tmp_path, checkpoint_dir=3).fit(*data)
 
 

@@ -36,7 +36,8 @@ def test_probe_quick_writes_every_file(tmp_path, capsys):
     (["reproduce", "siamese_digits", "--set", "reuse_model=yes"], "must be True or False"),
     (["reproduce", "layer_probes", "--set", "runs=l2"], "runs must name one or more of"),
     (["probe", "--quick", "--layers", "fc9"], "unknown layers 'fc9'"),
-    (["train", "--batch-size", "0"], "--batch-size must be an int >= 1, got 0"),
+    (["train", "--batch-size", "0"],
+     "'--batch-size' parameter of CNNClassifier must be an int in the range [1, inf). Got 0"),
 ])
 def test_bad_options_one_line_error(argv, match, capsys):
     assert main(argv) == 2

@@ -62,7 +62,7 @@ def test_adamw_without_weight_decay_decays_nothing(data):
 
 
 @pytest.mark.parametrize("kw, match", [
-    (dict(l2_convention="tf"), "l2_convention must be one of"),
+    (dict(l2_convention="tf"), "'l2_convention' parameter of CNNClassifier must be a str among"),
     (dict(l2_convention="decoupled", optimizer="sgd"), "decoupled.*optimizer='adam'"),
     (dict(l2_convention="keras", optimizer="adamw"), "adamw.*l2_convention='decoupled'"),
 ])

@@ -142,10 +142,10 @@ def test_grid_search_with_retrieval_scorer(small_digits):
 
 
 @pytest.mark.parametrize("params,match", [
-    (dict(loss="triplet"), r"loss must be one of \('contrastive', 'hadsell', 'hinge'\)"),
-    (dict(same_class_fraction=1.5), r"same_class_fraction must be a float in \[0, 1\]"),
-    (dict(margin=-1), "margin must be a float >= 0"),
-    (dict(embedding_dim=0), "embedding_dim must be a positive int"),
+    (dict(loss="triplet"), "'loss' parameter of SiameseEmbedder must be a str among"),
+    (dict(same_class_fraction=1.5), r"'same_class_fraction' parameter of SiameseEmbedder must be a float in the range \[0.0, 1.0\]"),
+    (dict(margin=-1), r"'margin' parameter of SiameseEmbedder must be a float in the range \[0.0, inf\)"),
+    (dict(embedding_dim=0), r"'embedding_dim' parameter of SiameseEmbedder must be an int in the range \[1, inf\)"),
 ])
 def test_bad_parameters(small_digits, params, match):
     X, y, _, _ = small_digits

@@ -138,7 +138,7 @@ def test_grid_search_over_strategies(data):
 
 @pytest.mark.parametrize("params,exc,match", [
     (dict(backbone="alexnet9"), ValueError, "unknown backbone"),
-    (dict(backbone=42), TypeError, "backbone must be"),
+    (dict(backbone=42), TypeError, "'backbone' parameter of TransferClassifier must be"),
     (dict(head=(0,)), ValueError, "head must be a tuple of positive ints"),
     (dict(unfreeze_after_steps=-1), ValueError, "unfreeze_after_steps"),
     (dict(train_layers="from:layer9"), ValueError, "valid layer names"),

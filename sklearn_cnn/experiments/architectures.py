@@ -71,10 +71,12 @@ def filter_stride_sweep(out, quick=False, dataset="mnist", seed=0, epochs: int |
     description="cifar_3x3 without L2, with L2 on all layers, and on conv1, conv3 and fc1 "
                 "only (lr 0.002, 20 epochs)",
     reference="report 004: no L2 71.20%, L2 on all 48.77%, L2 on selected layers 67.95%")
-def l2_selected_layers(out, quick=False, dataset="cifar10", weight_decay=0.01, seed=0,
-                       verbose=1):
+def l2_selected_layers(out, quick=False, dataset="cifar10", weight_decay=0.01,
+                       init: str | None = None, seed=0, verbose=1):
     # Report 004 is Keras code: kernel_regularizer=l2(0.01) adds 0.01 * sum(w**2) to the
-    # loss, twice the gradient of torch's weight_decay=0.01.
+    # loss, twice the gradient of torch's weight_decay=0.01. Its weights start from Keras'
+    # default (glorot_uniform = init="xavier"), which the report does not state; ``init``
+    # is the ablation of that (None: PyTorch's default).
     configs = [
         ("no L2", dict(architecture="cifar_3x3", max_epochs=15)),
         ("L2 on all layers", dict(architecture="cifar_3x3", max_epochs=15,
@@ -83,6 +85,7 @@ def l2_selected_layers(out, quick=False, dataset="cifar10", weight_decay=0.01, s
                                          weight_decay=weight_decay, l2_convention="keras",
                                          weight_decay_layers=["conv1", "conv3", "fc1"])),
     ]
+    configs = [(label, dict(params, init=init)) for label, params in configs]
     table = _fit_rows(configs, _data(quick, dataset, seed), out, seed, verbose, quick)
     write_table(table, out, "l2_selected_layers")
     return table

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from ._input import check_images, check_positive_int
+
 __all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "probe_accuracy",
            "save_figure"]
 
@@ -271,8 +273,6 @@ def _torch_view(estimator, param="estimator"):
     import torch
     from sklearn.utils.validation import check_is_fitted
 
-    from ._input import check_images
-
     if isinstance(estimator, torch.nn.Module) and hasattr(estimator, "layer_names") and \
             hasattr(estimator, "forward_features"):
         net = estimator
@@ -307,14 +307,6 @@ def _torch_view(estimator, param="estimator"):
         f"{param} must be a fitted CNNClassifier (or another estimator exposing a torch "
         f"module as module_ with layer_names_, or model_.model like CifarResNetFeatures / "
         f"VGGFeatures), got {type(estimator).__name__}")
-
-
-def _check_int(value, name, minimum=1):
-    import numbers
-
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _grid_shape(n, max_cols=8):
@@ -400,7 +392,7 @@ def filters(estimator, layer="conv1", max_filters=64, *, channel=0):
     import torch
 
     view = _torch_view(estimator)
-    max_filters = _check_int(max_filters, "max_filters")
+    max_filters = check_positive_int(max_filters, "max_filters")
     is_conv = lambda m: isinstance(m, torch.nn.Conv2d)  # noqa: E731
     valid = [n for n in view.names if view.submodule(n, is_conv) is not None]
     if not isinstance(layer, str):
@@ -510,7 +502,7 @@ def activations(estimator, image, layers=("conv1",), max_maps=16, *, cmap="virid
 
     view = _torch_view(estimator)
     layers = check_layers(layers, view.names, "layers")
-    max_maps = _check_int(max_maps, "max_maps")
+    max_maps = check_positive_int(max_maps, "max_maps")
     x = _single_image(view, image)
     module = view.module
     was_training = module.training
@@ -618,7 +610,7 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
     import torch
 
     view = _torch_view(estimator)
-    bins = _check_int(bins, "bins")
+    bins = check_positive_int(bins, "bins")
     with_params = _param_layers(view)
     if layers is None:
         layers = [n for n, m in with_params.items()
@@ -719,9 +711,9 @@ class RecordWeightHistograms(_SkorchCallback):
                 not all(isinstance(n, str) for n in layers):
             raise TypeError(f"layers must be a layer name or a non-empty list of layer names, "
                             f"got {self.layers!r}")
-        _check_int(self.bins, "bins")
+        check_positive_int(self.bins, "bins")
         if self.every != "epoch":
-            _check_int(self.every, "every (\"epoch\" or an int)")
+            check_positive_int(self.every, "every (\"epoch\" or an int)")
         self.layers_ = list(layers)
         return self
 
@@ -895,14 +887,12 @@ def examples(estimator, X, y, correct=True, n=5, *, target_names=None, random_st
     from sklearn.utils import check_random_state
     from sklearn.utils.validation import check_consistent_length, column_or_1d
 
-    from ._input import check_images
-
     if not hasattr(estimator, "predict"):
         raise TypeError(f"estimator must be a fitted classifier with predict(), got "
                         f"{type(estimator).__name__}")
     if not isinstance(correct, (bool, np.bool_)):
         raise TypeError(f"correct must be True or False, got {correct!r}")
-    n = _check_int(n, "n")
+    n = check_positive_int(n, "n")
     target_names = _check_target_names(target_names)
     images = estimator._images(X) if hasattr(estimator, "_images") else check_images(X)
     y = column_or_1d(y)

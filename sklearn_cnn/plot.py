@@ -5,11 +5,35 @@ import numpy as np
 from ._input import check_images, check_positive_int
 
 __all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "probe_accuracy",
-           "save_figure"]
+           "figure", "save_figure"]
 
 
-def _figure(nrows=1, ncols=1, size=(5, 4)):
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+def figure(nrows=1, ncols=1, size=(5, 4)):
+    """A Figure with an ``nrows`` x ``ncols`` grid of axes, made without pyplot.
+
+    The base of every figure here, and of the experiments' own: no GUI backend
+    and no global state, so it works headless and in worker processes.
+
+    Parameters
+    ----------
+    nrows, ncols : int, default=1
+    size : (float, float), default=(5, 4)
+        Width and height of one panel in inches.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        With constrained layout.
+    axes : ndarray of matplotlib.axes.Axes, shape (nrows, ncols)
+        Always two-dimensional.
+
+    Examples
+    --------
+    >>> fig, axes = figure(1, 2)
+    >>> axes.shape
+    (1, 2)
+    """
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
@@ -95,7 +119,7 @@ def embedding(features, y, method="tsne", *, target_names=None, title=None, max_
     """
     y = np.asarray(y)
     coords, idx = _project(features, method, random_state, max_points)
-    fig, axes = _figure()
+    fig, axes = figure()
     ax = axes[0, 0]
     _scatter(ax, coords, y[idx], target_names, title or f"{method.upper()} embedding")
     ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8, markerscale=2,
@@ -110,7 +134,7 @@ def embeddings(features_by_layer, y, method="tsne", *, target_names=None, max_po
     n = len(features_by_layer)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = _figure(nrows, ncols, size=(4, 4))
+    fig, axes = figure(nrows, ncols, size=(4, 4))
     for ax, (layer, feats) in zip(axes.flat, features_by_layer.items()):
         coords, idx = _project(feats, method, random_state, max_points)
         _scatter(ax, coords, y[idx], target_names, f"{layer} ({method})")
@@ -152,7 +176,7 @@ def learning_curves(estimator, *, title=None, loss_label=None):
         loss_label = ("cross-entropy loss" if has_acc else
                       f"{loss} pair loss" if isinstance(loss, str) else "loss")
     panels = [("loss", loss_label)] + ([("acc", "accuracy")] if has_acc else [])
-    fig, axes = _figure(1, len(panels))
+    fig, axes = figure(1, len(panels))
     for ax, (metric, label) in zip(axes[0], panels):
         for split, style in splits:
             col = f"{split}_{metric}"
@@ -173,7 +197,7 @@ def accuracy_vs_k(table, *, title=None):
 
     The best k of each line is marked and written in the legend.
     """
-    fig, axes = _figure()
+    fig, axes = figure()
     ax = axes[0, 0]
     for n_train, part in table.groupby("n_train"):
         line, = ax.plot(part["k"], part["test_acc"], marker=".", label=None)
@@ -199,7 +223,7 @@ def probe_accuracy(table, *, title=None, chance=None):
     probes_rows = table[table["probe"] != "cnn"]
     layers = list(dict.fromkeys(probes_rows["layer"]))
     probes = list(dict.fromkeys(probes_rows["probe"]))
-    fig, axes = _figure(size=(max(4.5, 1.3 * len(layers) * max(1, len(probes)) / 1.5), 4))
+    fig, axes = figure(size=(max(4.5, 1.3 * len(layers) * max(1, len(probes)) / 1.5), 4))
     ax = axes[0, 0]
     width = 0.8 / max(1, len(probes))
     for j, probe in enumerate(probes):
@@ -410,7 +434,7 @@ def filters(estimator, layer="conv1", max_filters=64, *, channel=0):
                          f"has {n_in} input channels), got {channel!r}")
     n = min(n_out, max_filters)
     nrows, ncols = _grid_shape(n)
-    fig, axes = _figure(nrows, ncols, size=(1.3, 1.4))
+    fig, axes = figure(nrows, ncols, size=(1.3, 1.4))
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.remove()
@@ -518,7 +542,7 @@ def activations(estimator, image, layers=("conv1",), max_maps=16, *, cmap="virid
         module.train(was_training)
 
     ncols = max([min(m.shape[0], max_maps) for m in maps.values() if m.ndim == 3] + [1])
-    fig, axes = _figure(1 + len(layers), ncols, size=(1.6, 1.6))
+    fig, axes = figure(1 + len(layers), ncols, size=(1.6, 1.6))
     gs = axes[0, 0].get_subplotspec().get_gridspec()
     shown, cm = _to_display(x[0])
     axes[0, 0].imshow(shown, cmap=cm, interpolation="nearest")
@@ -627,7 +651,7 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
             raise ValueError(f"layers: layer {empty[0]!r} has no parameters; layers with "
                              f"parameters: {list(with_params)}")
     nrows, ncols = _grid_shape(len(layers), max_cols=3)
-    fig, axes = _figure(nrows, ncols, size=(4, 3))
+    fig, axes = figure(nrows, ncols, size=(4, 3))
     for i, ax in enumerate(axes.flat):
         if i >= len(layers):
             ax.remove()
@@ -820,7 +844,7 @@ def weight_histogram_progression(history, layer, *, kind="image"):
     if kind not in ("image", "lines"):
         raise ValueError(f"kind must be 'image' or 'lines', got {kind!r}")
     records = _histogram_records(history, layer)
-    fig, axes = _figure(size=(6, 4))
+    fig, axes = figure(size=(6, 4))
     ax = axes[0, 0]
     epochs = [e for e, _, _ in records]
     if kind == "image":
@@ -902,7 +926,7 @@ def examples(estimator, X, y, correct=True, n=5, *, target_names=None, random_st
     rng = check_random_state(random_state)
     chosen = np.sort(rng.choice(hits, min(n, len(hits)), replace=False)) if len(hits) else hits
     what = "correctly classified" if correct else "misclassified"
-    fig, axes = _figure(1, max(len(chosen), 1), size=(2, 2.3))
+    fig, axes = figure(1, max(len(chosen), 1), size=(2, 2.3))
     if not len(chosen):
         ax = axes[0, 0]
         ax.text(0.5, 0.5, f"no {what} images", ha="center", va="center")
@@ -985,7 +1009,7 @@ def confusion_matrix(estimator_or_y_true, X_or_y_pred, y=None, *, normalize=None
     names = [_label_name(c, target_names) for c in labels]
     k = len(labels)
     side = max(4.0, 0.45 * k + 2)
-    fig, axes = _figure(size=(side + 1, side))
+    fig, axes = figure(size=(side + 1, side))
     ax = axes[0, 0]
     im = ax.imshow(cm, cmap=cmap, interpolation="nearest")
     fig.colorbar(im, ax=ax, label="rate" if normalize else "count", shrink=0.8)

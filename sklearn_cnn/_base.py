@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import (Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar)
+from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
 from ._input import check_device, check_image_shape, check_images, check_positive_int
+from .callbacks import InverseTimeDecay, RecordLR
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -187,26 +188,6 @@ class FastPathMixin:
 
 class SkorchNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNetClassifier):
     """skorch's classifier with checkpoints, train-time augmentation and the opt-in fast path."""
-
-
-class RecordLR(Callback):
-    """Record the learning rate used in each epoch as history column ``lr``."""
-
-    def on_epoch_begin(self, net, **kwargs):
-        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
-
-
-class InverseTimeDecay:
-    """lr factor 1 / (1 + epoch / T): the annealing schedule of the reference reports.
-
-    A class, not a lambda, so that fitted estimators pickle.
-    """
-
-    def __init__(self, T):
-        self.T = T
-
-    def __call__(self, epoch):
-        return 1.0 / (1.0 + epoch / self.T)
 
 
 class Augment:

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._input import check_images, check_positive_int
+from .callbacks import RecordWeightHistograms
 
 __all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "probe_accuracy",
            "figure", "save_figure"]
@@ -672,104 +673,6 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
             ax.legend(fontsize=8)
     fig.suptitle("weight histograms")
     return fig
-
-
-def _find_layer_module(module, layer):
-    """Submodule named ``layer`` (exactly, or as the last part of its path)."""
-    if hasattr(module, "layer_module"):  # a TransferClassifier's net: backbone names
-        try:
-            return module.layer_module(layer)
-        except ValueError as e:
-            raise ValueError(f"RecordWeightHistograms: {e}") from None
-    named = dict(module.named_modules())
-    if layer in named and layer:
-        return named[layer]
-    hits = [m for path, m in named.items() if path.split(".")[-1] == layer]
-    if len(hits) == 1:
-        return hits[0]
-    valid = getattr(module, "layer_names", None) or [p for p in named if p and "." not in p]
-    raise ValueError(f"RecordWeightHistograms: unknown layer {layer!r}; valid layer names: "
-                     f"{list(valid)}")
-
-
-from skorch.callbacks import Callback as _SkorchCallback
-
-
-class RecordWeightHistograms(_SkorchCallback):
-    """skorch callback: a histogram of each layer's weights after every epoch.
-
-    Each record is stored in the net's history as ``hist_<layer>`` (so in
-    ``estimator.history_`` as a column): a tuple ``(counts, edges)`` of lists,
-    as :func:`numpy.histogram` returns them. Only parameters named
-    ``weight`` are counted (conv kernels, dense matrices; not biases).
-    Draw the records with :func:`weight_histogram_progression`.
-
-    Parameters
-    ----------
-    layers : str or list of str
-        Layer names of the network (``conv1``, ``fc1``, ``logits``, ...).
-    bins : int, default=50
-    every : "epoch" or int, default="epoch"
-        Record after every epoch, or after epochs 1, 1 + n, 1 + 2n, ...
-
-    Examples
-    --------
-    >>> from sklearn_cnn import CNNClassifier
-    >>> from sklearn_cnn.datasets import load_digits_images
-    >>> d = load_digits_images()
-    >>> clf = CNNClassifier("mnist_5x5", max_epochs=2, verbose=0, random_state=0,
-    ...                     callbacks=[RecordWeightHistograms(["conv1"])])
-    >>> counts, edges = clf.fit(d.images[:100], d.target[:100]).history_["hist_conv1"].iloc[-1]
-    >>> len(counts), len(edges)
-    (50, 51)
-    """
-
-    def __init__(self, layers, bins=50, every="epoch"):
-        self.layers = layers
-        self.bins = bins
-        self.every = every
-
-    def initialize(self):
-        layers = [self.layers] if isinstance(self.layers, str) else self.layers
-        if not isinstance(layers, (list, tuple)) or not layers or \
-                not all(isinstance(n, str) for n in layers):
-            raise TypeError(f"layers must be a layer name or a non-empty list of layer names, "
-                            f"got {self.layers!r}")
-        check_positive_int(self.bins, "bins")
-        if self.every != "epoch":
-            check_positive_int(self.every, "every (\"epoch\" or an int)")
-        self.layers_ = list(layers)
-        return self
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.modules_ = {}
-        for layer in self.layers_:
-            m = _find_layer_module(net.module_, layer)
-            if not any(n.split(".")[-1] == "weight" for n, _ in m.named_parameters()):
-                raise ValueError(f"RecordWeightHistograms: layer {layer!r} has no weights")
-            self.modules_[layer] = m
-        # Histograms are data for figures, not columns for the epoch log.
-        from skorch.callbacks import PrintLog
-
-        for _, cb in getattr(net, "callbacks_", []):
-            if isinstance(cb, PrintLog) and hasattr(cb, "keys_ignored_"):
-                cb.keys_ignored_ = set(cb.keys_ignored_) | {f"hist_{n}" for n in self.layers_}
-
-    def on_epoch_end(self, net, **kwargs):
-        epoch = len(net.history)
-        if self.every != "epoch" and (epoch - 1) % int(self.every):
-            return
-        for layer, m in self.modules_.items():
-            w = np.concatenate([p.detach().cpu().float().numpy().ravel()
-                                for n, p in m.named_parameters()
-                                if n.split(".")[-1] == "weight"])
-            counts, edges = np.histogram(w, bins=int(self.bins))
-            net.history.record(f"hist_{layer}", (counts.tolist(), edges.tolist()))
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state.pop("modules_", None)  # references into the network; rebuilt on train begin
-        return state
 
 
 def _histogram_records(history, layer):

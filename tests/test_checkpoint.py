@@ -265,3 +265,21 @@ def test_a_checkpoint_naming_classes_by_their_old_module_still_matches(tmp_path,
     torch.save(state, path)
     with pytest.raises(ValueError, match="callbacks=.*RecordActivations.* there"):
         make(tmp_path, max_epochs=1, callbacks=[RecordWeightHistograms("conv1")]).fit(*data)
+
+
+def test_fingerprints_name_the_package_s_classes_without_their_module():
+    from sklearn_cnn import callbacks, plot
+    from sklearn_cnn._checkpoint import describe, without_package_module_paths
+
+    text = "sklearn_cnn.RecordWeightHistograms{'bins': 50, 'every': 'epoch', 'layers': 'conv1'}"
+    assert describe(plot.RecordWeightHistograms("conv1")) == text
+    assert describe(callbacks.RecordWeightHistograms("conv1")) == text
+    # What versions naming the module wrote compares equal, wherever the class was then.
+    for module in ("plot", "plot.inspection", "callbacks"):
+        assert without_package_module_paths(text.replace(".", f".{module}.", 1)) == text
+    assert without_package_module_paths("[sklearn_cnn._base.InverseTimeDecay]") == \
+        f"[{describe(callbacks.InverseTimeDecay)}]" == "[sklearn_cnn.InverseTimeDecay]"
+    # Other packages' classes keep their module path.
+    assert describe(torch.nn.ReLU) == "torch.nn.modules.activation.ReLU"
+    assert without_package_module_paths("torch.nn.modules.activation.ReLU") == \
+        "torch.nn.modules.activation.ReLU"

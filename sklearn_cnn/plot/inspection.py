@@ -1,263 +1,11 @@
-"""Figures. Every function returns a matplotlib Figure and works headless (Agg)."""
+"""Looking inside trained networks: filters, activations and weights (per epoch too)."""
 
 import numpy as np
 
-from ._input import check_images, check_positive_int
-from .callbacks import RecordWeightHistograms
+from .._input import check_images, check_positive_int
+from ._common import _to_display, figure
 
-__all__ = ["embedding", "embeddings", "learning_curves", "accuracy_vs_k", "probe_accuracy",
-           "figure", "save_figure"]
-
-
-def figure(nrows=1, ncols=1, size=(5, 4)):
-    """A Figure with an ``nrows`` x ``ncols`` grid of axes, made without pyplot.
-
-    The base of every figure here, and of the experiments' own: no GUI backend
-    and no global state, so it works headless and in worker processes.
-
-    Parameters
-    ----------
-    nrows, ncols : int, default=1
-    size : (float, float), default=(5, 4)
-        Width and height of one panel in inches.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        With constrained layout.
-    axes : ndarray of matplotlib.axes.Axes, shape (nrows, ncols)
-        Always two-dimensional.
-
-    Examples
-    --------
-    >>> fig, axes = figure(1, 2)
-    >>> axes.shape
-    (1, 2)
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    return fig, axes
-
-
-def save_figure(fig, path, dpi=100):
-    """Write ``fig`` atomically (temp file, then rename), so no half-written PNG is left."""
-    from ._io import atomic_write
-
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi))
-
-
-def _project(features, method, random_state, max_points):
-    features = np.asarray(features, dtype=np.float32).reshape(len(features), -1)
-    rng = np.random.RandomState(random_state)
-    idx = np.arange(len(features))
-    if max_points is not None and len(features) > max_points:
-        idx = np.sort(rng.choice(len(features), max_points, replace=False))
-    X = features[idx]
-    if method == "tsne":
-        from sklearn.decomposition import PCA
-        from sklearn.manifold import TSNE
-
-        if X.shape[1] > 50:  # the usual PCA-50 first: faster t-SNE, same picture
-            X = PCA(50, random_state=random_state).fit_transform(X)
-        perplexity = min(30.0, max(2.0, (len(X) - 1) / 3))
-        coords = TSNE(2, perplexity=perplexity, init="pca", n_jobs=-1,  # neighbours: all cores
-                      random_state=random_state).fit_transform(X)
-    elif method == "pca":
-        from sklearn.decomposition import PCA
-
-        coords = PCA(2, random_state=random_state).fit_transform(X)
-    else:
-        raise ValueError(f"method must be 'tsne' or 'pca', got {method!r}")
-    return coords, idx
-
-
-def _scatter(ax, coords, y, target_names, title):
-    classes = np.unique(y)
-    cmap = _class_colors(len(classes))
-    for i, cls in enumerate(classes):
-        m = y == cls
-        label = str(target_names[cls]) if target_names is not None and \
-            np.issubdtype(np.asarray(classes).dtype, np.integer) else str(cls)
-        ax.scatter(coords[m, 0], coords[m, 1], s=6, color=cmap[i], label=label)
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _class_colors(n):
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def embedding(features, y, method="tsne", *, target_names=None, title=None, max_points=2000,
-              random_state=0):
-    """2-D map (t-SNE or PCA) of ``features``, one colour per class, with a legend.
-
-    Parameters
-    ----------
-    features : array-like of shape (n, ...)
-    y : array-like of shape (n,)
-    method : {"tsne", "pca"}
-    target_names : sequence, default=None
-        Names for integer labels in the legend.
-    max_points : int, default=2000
-        Subsample (seeded) to keep t-SNE quick.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> fig = embedding(np.random.rand(60, 5), np.arange(60) % 3, method="pca")
-    >>> len(fig.axes)
-    1
-    """
-    y = np.asarray(y)
-    coords, idx = _project(features, method, random_state, max_points)
-    fig, axes = figure()
-    ax = axes[0, 0]
-    _scatter(ax, coords, y[idx], target_names, title or f"{method.upper()} embedding")
-    ax.legend(loc="center left", bbox_to_anchor=(1, 0.5), fontsize=8, markerscale=2,
-              title="class")
-    return fig
-
-
-def embeddings(features_by_layer, y, method="tsne", *, target_names=None, max_points=2000,
-               random_state=0, ncols=3):
-    """A grid of :func:`embedding` maps, one per layer (``{layer: features}``)."""
-    y = np.asarray(y)
-    n = len(features_by_layer)
-    ncols = min(ncols, n)
-    nrows = -(-n // ncols)
-    fig, axes = figure(nrows, ncols, size=(4, 4))
-    for ax, (layer, feats) in zip(axes.flat, features_by_layer.items()):
-        coords, idx = _project(feats, method, random_state, max_points)
-        _scatter(ax, coords, y[idx], target_names, f"{layer} ({method})")
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8, markerscale=2)
-    return fig
-
-
-def learning_curves(estimator, *, title=None, loss_label=None):
-    """Loss and accuracy per epoch from ``estimator.history_`` (train / valid / test).
-
-    Columns ``test_loss`` / ``test_acc`` are drawn when the history has them.
-    A history without accuracy columns (e.g. a :class:`~sklearn_cnn.SiameseEmbedder`'s)
-    gets the loss panel only.
-
-    Parameters
-    ----------
-    estimator : fitted estimator with ``history_``, or a history DataFrame
-    title : str, default=None
-    loss_label : str, default=None
-        The loss axis label; None gives "cross-entropy loss" for a classifier's
-        history (one with accuracy columns), "<loss> pair loss" for an
-        estimator with a ``loss`` parameter (the siamese embedder), else "loss".
-
-    Returns
-    -------
-    matplotlib.figure.Figure with two axes (loss, accuracy) or one (loss).
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    history = estimator.history_ if hasattr(estimator, "history_") else estimator
-    splits = (("train", "-"), ("valid", "--"), ("test", ":"))
-    has_acc = any(f"{split}_acc" in history and history[f"{split}_acc"].notna().any()
-                  for split, _ in splits)
-    if loss_label is None:
-        loss = getattr(estimator, "loss", None)
-        loss_label = ("cross-entropy loss" if has_acc else
-                      f"{loss} pair loss" if isinstance(loss, str) else "loss")
-    panels = [("loss", loss_label)] + ([("acc", "accuracy")] if has_acc else [])
-    fig, axes = figure(1, len(panels))
-    for ax, (metric, label) in zip(axes[0], panels):
-        for split, style in splits:
-            col = f"{split}_{metric}"
-            if col in history and history[col].notna().any():
-                ax.plot(history["epoch"], history[col], style, marker="o", ms=3, label=split)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-    fig.suptitle(title or "learning curves")
-    return fig
-
-
-def accuracy_vs_k(table, *, title=None):
-    """Test accuracy against k, one line per training-set size (columns n_train, k, test_acc).
-
-    The best k of each line is marked and written in the legend.
-    """
-    fig, axes = figure()
-    ax = axes[0, 0]
-    for n_train, part in table.groupby("n_train"):
-        line, = ax.plot(part["k"], part["test_acc"], marker=".", label=None)
-        best = part.loc[part["test_acc"].idxmax()]
-        ax.plot([best["k"]], [best["test_acc"]], "o", color=line.get_color(),
-                label=f"{n_train} train: best k={int(best['k'])}, {best['test_acc']:.3f}")
-    ax.set_xlabel("k (neighbours)")
-    ax.set_ylabel("test accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title or "KNN accuracy vs k")
-    return fig
-
-
-def probe_accuracy(table, *, title=None, chance=None):
-    """Test accuracy per layer and probe: which layer separates the classes, at a glance.
-
-    ``table`` is :func:`~sklearn_cnn.probe_layers`' (columns layer, probe,
-    test_score; rows in forward order). A row with probe ``"cnn"`` (the network's
-    own accuracy, as ``sklearn-cnn probe`` adds it) is drawn as a dashed line;
-    ``chance`` (e.g. 0.1) as a dotted one. Bars are labelled with their value.
-    """
-    probes_rows = table[table["probe"] != "cnn"]
-    layers = list(dict.fromkeys(probes_rows["layer"]))
-    probes = list(dict.fromkeys(probes_rows["probe"]))
-    fig, axes = figure(size=(max(4.5, 1.3 * len(layers) * max(1, len(probes)) / 1.5), 4))
-    ax = axes[0, 0]
-    width = 0.8 / max(1, len(probes))
-    for j, probe in enumerate(probes):
-        part = probes_rows[probes_rows["probe"] == probe].set_index("layer")
-        xs = [i + (j - (len(probes) - 1) / 2) * width for i in range(len(layers))]
-        values = [float(part["test_score"].get(layer, float("nan"))) for layer in layers]
-        bars = ax.bar(xs, values, width=width * 0.95, label=probe)
-        for bar, v in zip(bars, values):
-            if v == v:  # not NaN
-                ax.annotate(f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v),
-                            ha="center", va="bottom", fontsize=7)
-    cnn = table[table["probe"] == "cnn"]
-    if len(cnn):
-        ax.axhline(float(cnn["test_score"].iloc[0]), color="black", ls="--", lw=1,
-                   label=f"CNN itself {float(cnn['test_score'].iloc[0]):.3f}")
-    if chance is not None:
-        ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance {chance:.2f}")
-    ax.set_xticks(range(len(layers)))
-    ax.set_xticklabels(layers)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("layer")
-    ax.set_ylabel("test accuracy")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3, axis="y")
-    ax.set_title(title or "Which layer separates the classes?")
-    return fig
-
-
-# ---------------------------------------------------------------------------
-# Looking inside trained networks: filters, activations, weights, predictions
-# ---------------------------------------------------------------------------
-__all__ += ["filters", "activations", "weight_histograms", "weight_histogram_progression",
-            "RecordWeightHistograms", "examples", "confusion_matrix"]
+__all__ = ["filters", "activations", "weight_histograms", "weight_histogram_progression"]
 
 
 class _TorchView:
@@ -337,41 +85,6 @@ def _torch_view(estimator, param="estimator"):
 def _grid_shape(n, max_cols=8):
     ncols = max(1, min(max_cols, int(np.ceil(np.sqrt(n)))))
     return -(-n // ncols), ncols
-
-
-def _to_display(image):
-    """(C, H, W) float image -> (H, W) grayscale or (H, W, 3) RGB in [0, 1], and a cmap."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.shape[0] >= 3:
-        rgb = image[:3].transpose(1, 2, 0)
-        lo, hi = rgb.min(), rgb.max()
-        if lo < 0 or hi > 1:  # not already in [0, 1]: min-max scale for display
-            rgb = (rgb - lo) / (hi - lo) if hi > lo else np.zeros_like(rgb)
-        return rgb, None
-    return image[0], "gray"
-
-
-def _label_name(label, target_names, param="target_names"):
-    """Display name of class ``label``: ``target_names[label]`` for int labels (or a dict)."""
-    if target_names is None:
-        return str(label)
-    if isinstance(target_names, dict):
-        return str(target_names.get(label, label))
-    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
-        if not 0 <= label < len(target_names):
-            raise ValueError(f"{param} has {len(target_names)} names, but the labels include "
-                             f"{label}")
-        return str(target_names[label])
-    return str(label)
-
-
-def _check_target_names(target_names):
-    if target_names is None or isinstance(target_names, dict):
-        return target_names
-    if isinstance(target_names, (str, bytes)) or not hasattr(target_names, "__len__"):
-        raise TypeError(f"target_names must be None, a sequence of class names or a dict "
-                        f"label -> name, got {type(target_names).__name__}")
-    return list(target_names)
 
 
 def filters(estimator, layer="conv1", max_filters=64, *, channel=0):
@@ -523,7 +236,7 @@ def activations(estimator, image, layers=("conv1",), max_maps=16, *, cmap="virid
     """
     import torch
 
-    from .features._extract import check_layers
+    from ..features._extract import check_layers
 
     view = _torch_view(estimator)
     layers = check_layers(layers, view.names, "layers")
@@ -644,7 +357,7 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
             raise ValueError(f"{type(estimator).__name__} has no conv or dense layers; pass "
                              f"layers from {list(with_params)}")
     else:
-        from .features._extract import check_layers
+        from ..features._extract import check_layers
 
         layers = check_layers(layers, view.names, "layers")
         empty = [n for n in layers if n not in with_params]
@@ -711,7 +424,7 @@ def _histogram_records(history, layer):
 def weight_histogram_progression(history, layer, *, kind="image"):
     """How a layer's weight distribution changes during training.
 
-    Draws the histograms :class:`RecordWeightHistograms` recorded.
+    Draws the histograms :class:`~sklearn_cnn.callbacks.RecordWeightHistograms` recorded.
 
     Parameters
     ----------
@@ -731,6 +444,7 @@ def weight_histogram_progression(history, layer, *, kind="image"):
     Examples
     --------
     >>> from sklearn_cnn import CNNClassifier
+    >>> from sklearn_cnn.callbacks import RecordWeightHistograms
     >>> from sklearn_cnn.datasets import load_digits_images
     >>> d = load_digits_images()
     >>> clf = CNNClassifier("mnist_5x5", max_epochs=2, verbose=0, random_state=0,
@@ -771,167 +485,4 @@ def weight_histogram_progression(history, layer, *, kind="image"):
         cb = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="epoch")
         cb.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"{layer} weights during training")
-    return fig
-
-
-def examples(estimator, X, y, correct=True, n=5, *, target_names=None, random_state=0):
-    """A row of correctly (or incorrectly) classified images.
-
-    Parameters
-    ----------
-    estimator : fitted classifier
-        Anything with ``predict(X)``; a CNNClassifier's ``image_shape`` is
-        used to show flat ``X`` as images.
-    X : array-like of images, (n, H, W), (n, H, W, C) or (n, features)
-    y : array-like of shape (n,)
-        True labels.
-    correct : bool, default=True
-        Show correctly classified images (True) or mistakes (False).
-    n : int, default=5
-        Number of images; fewer are shown (and the suptitle says so) when
-        fewer exist.
-    target_names : sequence or dict, default=None
-        Class names for integer labels.
-    random_state : int, RandomState or None, default=0
-        Which of the candidates are shown.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One axes per image titled ``"true: cat / pred: dog"``.
-
-    Examples
-    --------
-    >>> from sklearn_cnn import CNNClassifier
-    >>> from sklearn_cnn.datasets import load_digits_images
-    >>> d = load_digits_images()
-    >>> clf = CNNClassifier("mnist_5x5", max_epochs=1, verbose=0, random_state=0)
-    >>> clf = clf.fit(d.images[:100], d.target[:100])
-    >>> fig = examples(clf, d.images[100:200], d.target[100:200], correct=False, n=3)
-    >>> len(fig.axes)
-    3
-    """
-    from sklearn.utils import check_random_state
-    from sklearn.utils.validation import check_consistent_length, column_or_1d
-
-    if not hasattr(estimator, "predict"):
-        raise TypeError(f"estimator must be a fitted classifier with predict(), got "
-                        f"{type(estimator).__name__}")
-    if not isinstance(correct, (bool, np.bool_)):
-        raise TypeError(f"correct must be True or False, got {correct!r}")
-    n = check_positive_int(n, "n")
-    target_names = _check_target_names(target_names)
-    images = estimator._images(X) if hasattr(estimator, "_images") else check_images(X)
-    y = column_or_1d(y)
-    check_consistent_length(images, y)
-    pred = np.asarray(estimator.predict(X))
-    hits = np.flatnonzero((pred == y) == bool(correct))
-    rng = check_random_state(random_state)
-    chosen = np.sort(rng.choice(hits, min(n, len(hits)), replace=False)) if len(hits) else hits
-    what = "correctly classified" if correct else "misclassified"
-    fig, axes = figure(1, max(len(chosen), 1), size=(2, 2.3))
-    if not len(chosen):
-        ax = axes[0, 0]
-        ax.text(0.5, 0.5, f"no {what} images", ha="center", va="center")
-        ax.set_axis_off()
-    for ax, i in zip(axes.flat, chosen):
-        shown, cm = _to_display(images[i])
-        ax.imshow(shown, cmap=cm, interpolation="nearest")
-        ax.set_title(f"true: {_label_name(y[i], target_names)} / "
-                     f"pred: {_label_name(pred[i], target_names)}", fontsize=9,
-                     color="black" if correct else "firebrick")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if len(chosen) < n:
-        fig.suptitle(f"only {len(chosen)} {what} image{'s' if len(chosen) != 1 else ''} "
-                     f"({n} requested, {len(y)} images)")
-    else:
-        fig.suptitle(f"{n} {what} images ({len(hits)} of {len(y)})")
-    return fig
-
-
-def confusion_matrix(estimator_or_y_true, X_or_y_pred, y=None, *, normalize=None,
-                     target_names=None, cmap="Blues"):
-    """Confusion-matrix heatmap with the counts (or rates) written in the cells.
-
-    Call it as ``confusion_matrix(estimator, X, y)`` (predicts ``X``; the
-    classes are ``estimator.classes_``) or ``confusion_matrix(y_true, y_pred)``.
-
-    Parameters
-    ----------
-    estimator_or_y_true : fitted classifier or array-like of shape (n,)
-    X_or_y_pred : array-like
-        Images to predict, or predicted labels.
-    y : array-like of shape (n,), default=None
-        True labels; required with an estimator, must be None otherwise.
-    normalize : {None, "true", "pred", "all"}, default=None
-        As in :func:`sklearn.metrics.confusion_matrix`.
-    target_names : sequence or dict, default=None
-        Class names for integer labels (tick labels).
-    cmap : str, default="Blues"
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        x axis "predicted", y axis "true", tick labels the class names.
-
-    Examples
-    --------
-    >>> fig = confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], target_names=["a", "b", "c"])
-    >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    ['a', 'b', 'c']
-    """
-    from sklearn.metrics import confusion_matrix as sk_confusion_matrix
-    from sklearn.utils.validation import check_consistent_length, column_or_1d
-
-    if normalize not in (None, "true", "pred", "all"):
-        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
-    target_names = _check_target_names(target_names)
-    if hasattr(estimator_or_y_true, "predict"):
-        if y is None:
-            raise ValueError("y (the true labels) is required when the first argument is an "
-                             "estimator: confusion_matrix(estimator, X, y)")
-        y_true = column_or_1d(y)
-        y_pred = np.asarray(estimator_or_y_true.predict(X_or_y_pred))
-        labels = getattr(estimator_or_y_true, "classes_", None)
-    else:
-        if y is not None:
-            raise ValueError("y must be None when passing labels: confusion_matrix(y_true, "
-                             "y_pred), or pass a fitted estimator first: "
-                             "confusion_matrix(estimator, X, y)")
-        if isinstance(estimator_or_y_true, (str, bytes)):
-            raise TypeError("estimator_or_y_true must be a fitted estimator or an array of "
-                            "labels, got a string")
-        y_true = column_or_1d(estimator_or_y_true)
-        y_pred = column_or_1d(X_or_y_pred)
-        labels = None
-    check_consistent_length(y_true, y_pred)
-    if labels is None:
-        labels = np.unique(np.concatenate([y_true, y_pred]))
-    cm = sk_confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
-    names = [_label_name(c, target_names) for c in labels]
-    k = len(labels)
-    side = max(4.0, 0.45 * k + 2)
-    fig, axes = figure(size=(side + 1, side))
-    ax = axes[0, 0]
-    im = ax.imshow(cm, cmap=cmap, interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="rate" if normalize else "count", shrink=0.8)
-    if k <= 30:
-        threshold = (cm.max() + cm.min()) / 2
-        for i in range(k):
-            for j in range(k):
-                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=8 if k > 10 else 10,
-                        color="white" if cm[i, j] > threshold else "black")
-    rotate = max(len(s) for s in names) > 3
-    ax.set_xticks(range(k), names, rotation=45 if rotate else 0,
-                  ha="right" if rotate else "center")
-    ax.set_yticks(range(k), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    title = "confusion matrix"
-    if normalize:
-        title += {"true": " (rows sum to 1)", "pred": " (columns sum to 1)",
-                  "all": " (all cells sum to 1)"}[normalize]
-    ax.set_title(title)
     return fig

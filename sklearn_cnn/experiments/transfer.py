@@ -9,8 +9,9 @@ import math
 
 import pandas as pd
 
+from ..callbacks import RecordWeightHistograms
 from ..datasets import load_train_test, subsample
-from ..plot import RecordWeightHistograms, figure, save_figure, weight_histogram_progression
+from ..plot import figure, save_figure, weight_histogram_progression
 from ..transfer import TransferClassifier
 from . import fit_or_load, register_experiment, write_table
 from .pretrained import backbone_features

@@ -9,14 +9,13 @@ in small overridable hooks of :class:`SkorchNet` (``train_step_single``,
 
 import contextlib
 import fnmatch
-import numbers
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import (Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar)
+from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
@@ -26,8 +25,9 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
-from ._params import INITS, L2_CONVENTIONS, LR_SCHEDULES, OPTIMIZERS  # noqa: F401
-from ._input import check_device, check_image_shape, check_images, check_positive_int
+from ._params import L2_CONVENTIONS, OPTIMIZERS
+from ._input import check_device, check_image_shape, check_images
+from .callbacks import InverseTimeDecay, RecordLR
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
 
@@ -172,26 +172,6 @@ class FastPathMixin:
 
 class SkorchNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNetClassifier):
     """skorch's classifier with checkpoints, train-time augmentation and the opt-in fast path."""
-
-
-class RecordLR(Callback):
-    """Record the learning rate used in each epoch as history column ``lr``."""
-
-    def on_epoch_begin(self, net, **kwargs):
-        net.history.record("lr", net.optimizer_.param_groups[0]["lr"])
-
-
-class InverseTimeDecay:
-    """lr factor 1 / (1 + epoch / T): the annealing schedule of the reference reports.
-
-    A class, not a lambda, so that fitted estimators pickle.
-    """
-
-    def __init__(self, T):
-        self.T = T
-
-    def __call__(self, epoch):
-        return 1.0 / (1.0 + epoch / self.T)
 
 
 class Augment:

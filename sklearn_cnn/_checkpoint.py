@@ -22,6 +22,7 @@ import inspect
 import math
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +42,35 @@ UNFINGERPRINTED = ("verbose", "checkpoint_dir")
 
 
 # -- fingerprints ------------------------------------------------------------
+PACKAGE = "sklearn_cnn"
+# "sklearn_cnn.<module path>.", as checkpoints written before describe() dropped the
+# package's module paths name its classes ("sklearn_cnn.plot.RecordWeightHistograms").
+_PACKAGE_MODULE_PATH = re.compile(rf"(?<![\w.]){PACKAGE}(\.[a-z_0-9]+)+\.")
+
+
+def _qualified_name(obj, module):
+    """``module.qualname``, with ``sklearn_cnn.qualname`` for the package's own classes and
+    functions: moving one between the package's modules must not change fingerprints,
+    or every saved checkpoint using it would stop matching its run."""
+    if isinstance(module, str) and (module == PACKAGE or module.startswith(PACKAGE + ".")):
+        module = PACKAGE
+    return f"{module}.{obj.__qualname__}"
+
+
+def without_package_module_paths(text):
+    """A fingerprint text with module paths inside the package cut as :func:`describe`
+    cuts them (``sklearn_cnn.plot.X`` -> ``sklearn_cnn.X``), for texts saved before."""
+    return _PACKAGE_MODULE_PATH.sub(PACKAGE + ".", text) if isinstance(text, str) else text
+
+
 def describe(value, depth=0):
     """A canonical, address-free text for a parameter value (for fingerprints).
 
     Objects are described by their class and their parameters (``get_params``)
     or attributes, so that two equal configurations give the same text in two
-    processes.
+    processes. Classes, functions and enums are named ``module.qualname``,
+    except the package's own: ``sklearn_cnn.qualname``, whichever module
+    defines them.
     """
     if depth > 4:
         return "..."
@@ -57,7 +81,7 @@ def describe(value, depth=0):
     if isinstance(value, os.PathLike):  # (slots, no __dict__: described by its text)
         return f"path({os.fspath(value)!r})"
     if isinstance(value, enum.Enum):  # e.g. torchvision's weights enums
-        return f"{type(value).__module__}.{type(value).__qualname__}.{value.name}"
+        return f"{_qualified_name(type(value), type(value).__module__)}.{value.name}"
     if isinstance(value, np.generic):
         return describe(value.item(), depth)
     if isinstance(value, (list, tuple)):
@@ -69,13 +93,13 @@ def describe(value, depth=0):
         return "{" + ", ".join(f"{describe(k, depth + 1)}: {describe(v, depth + 1)}"
                                for k, v in sorted(value.items(), key=lambda kv: repr(kv[0]))) + "}"
     if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+        return _qualified_name(value, getattr(value, "__module__", ""))
     if isinstance(value, np.random.RandomState):
         return "RandomState(" + hashlib.blake2b(
             value.get_state()[1].tobytes(), digest_size=8).hexdigest() + ")"
     if isinstance(value, (np.ndarray, torch.Tensor)):
         return f"array({data_fingerprint(value)})"
-    name = f"{type(value).__module__}.{type(value).__qualname__}"
+    name = _qualified_name(type(value), type(value).__module__)
     if hasattr(value, "get_params"):
         try:
             attrs = value.get_params(deep=False)
@@ -264,13 +288,17 @@ class TrainingCheckpoint:
         return state
 
     def _check_same_run(self, state):
-        saved = dict(state["params"])
-        for k, v in self.params.items():  # parameters newer than the checkpoint
-            if k not in saved and self.defaults.get(k) == v:
+        # Both sides cut alike: a checkpoint written before describe() dropped the
+        # package's module paths (or before a class moved) is still this run's.
+        saved = {k: without_package_module_paths(v) for k, v in state["params"].items()}
+        now = {k: without_package_module_paths(v) for k, v in self.params.items()}
+        defaults = {k: without_package_module_paths(v) for k, v in self.defaults.items()}
+        for k, v in now.items():  # parameters newer than the checkpoint
+            if k not in saved and defaults.get(k) == v:
                 saved[k] = v
-        diffs = [f"{k}={saved.get(k, '<absent>')} there, {self.params.get(k, '<absent>')} now"
-                 for k in sorted(set(saved) | set(self.params))
-                 if saved.get(k) != self.params.get(k)]
+        diffs = [f"{k}={saved.get(k, '<absent>')} there, {now.get(k, '<absent>')} now"
+                 for k in sorted(set(saved) | set(now))
+                 if saved.get(k) != now.get(k)]
         if state["data"] != self.data:
             diffs.append("the training data (X, y) differ")
         if diffs:

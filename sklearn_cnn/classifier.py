@@ -6,7 +6,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import NetClassifierMixin, TrainingMixin, init_weights, seed_from, torch_seed
+from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
 from ._params import Param, declare
 from ._input import channel_stats, check_image_shape, check_images
 from .architectures import apply_overrides, build_network, resolve_architecture

@@ -19,8 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._checkpoint import CheckpointMixin
-from ._base import (AugmentMixin, FastPathMixin, TrainingMixin, init_weights, seed_from,
-                    torch_seed)
+from ._base import AugmentMixin, FastPathMixin, TrainingMixin, init_weights, torch_seed
 from ._params import Param, StrOptions, count, declare, real
 from ._input import channel_stats, check_images
 from .architectures import build_network, resolve_architecture

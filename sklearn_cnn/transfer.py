@@ -7,12 +7,12 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted, column_or_1d
-from skorch.callbacks import Callback
 from torch import nn
 
-from ._base import NetClassifierMixin, TrainingMixin, init_weights, seed_from, torch_seed
+from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
 from ._input import check_images
 from ._params import Param, count, declare, real
+from .callbacks import UnfreezeAtStep, _TestScoring
 from .features._extract import pool_and_flatten
 from .features.pretrained import NetworkFeatures
 
@@ -94,26 +94,6 @@ def make_head(in_features, hidden, n_classes, dropout):
         width = units
     layers.append(nn.Linear(width, n_classes))
     return nn.Sequential(*layers)
-
-
-class UnfreezeAtStep(Callback):
-    """Make every backbone parameter trainable after exactly ``step`` optimisation steps."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def initialize(self):
-        self.steps_done_ = 0
-        return self
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if not training:
-            return
-        self.steps_done_ += 1
-        if self.steps_done_ == self.step:
-            for p in net.module_.backbone.parameters():
-                p.requires_grad_(True)
-            net.module_.train(net.module_.training)  # BatchNorm back to train mode
 
 
 class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEstimator):
@@ -342,16 +322,3 @@ declare(TransferClassifier, [
 
 def _linear_layers(head):
     return [name for name, m in head.named_children() if isinstance(m, nn.Linear)]
-
-
-class _TestScoring(Callback):
-    """Loss and accuracy on held-out test data at the end of each epoch."""
-
-    def __init__(self, estimator, X, y):
-        self.estimator, self.X, self.y = estimator, X, y
-
-    def on_epoch_end(self, net, **kwargs):
-        proba = self.estimator.predict_proba(self.X)
-        p = np.clip(proba[np.arange(len(self.y)), self.y], 1e-12, None)
-        net.history.record("test_loss", float(-np.log(p).mean()))
-        net.history.record("test_acc", float((proba.argmax(1) == self.y).mean()))

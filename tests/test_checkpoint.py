@@ -242,3 +242,45 @@ def test_fingerprint_tells_paths_and_enums_apart():
     # objects by class and parameters, without memory addresses
     assert describe(CNNClassifier(lr=0.1)) == describe(CNNClassifier(lr=0.1))
     assert "0x" not in describe(CNNClassifier(callbacks=[InterruptOnce()]))
+
+
+def test_a_checkpoint_naming_classes_by_their_old_module_still_matches(tmp_path, data):
+    from sklearn_cnn._checkpoint import describe
+    from sklearn_cnn.plot import RecordWeightHistograms
+
+    # The package's classes are named without their module, so they may move between modules.
+    assert describe(RecordWeightHistograms("conv1")).startswith(
+        "sklearn_cnn.RecordWeightHistograms{")
+    make(tmp_path, max_epochs=1, callbacks=[RecordWeightHistograms("conv1")]).fit(*data)
+    path = tmp_path / "ckpt" / FILENAME
+    state = torch.load(path, weights_only=True)
+    new = state["params"]["callbacks"]
+    # As a version naming classes by module path wrote it
+    state["params"]["callbacks"] = new.replace("sklearn_cnn.", "sklearn_cnn.plot.")
+    assert state["params"]["callbacks"] != new
+    torch.save(state, path)
+    again = make(tmp_path, max_epochs=1, callbacks=[RecordWeightHistograms("conv1")]).fit(*data)
+    assert again.net_.resumed_at_epoch_ == 1  # the finished run, loaded
+    # Another class (by qualname) is still another run.
+    state["params"]["callbacks"] = new.replace("RecordWeightHistograms", "RecordActivations")
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="callbacks=.*RecordActivations.* there"):
+        make(tmp_path, max_epochs=1, callbacks=[RecordWeightHistograms("conv1")]).fit(*data)
+
+
+def test_fingerprints_name_the_package_s_classes_without_their_module():
+    from sklearn_cnn import callbacks, plot
+    from sklearn_cnn._checkpoint import describe, without_package_module_paths
+
+    text = "sklearn_cnn.RecordWeightHistograms{'bins': 50, 'every': 'epoch', 'layers': 'conv1'}"
+    assert describe(plot.RecordWeightHistograms("conv1")) == text
+    assert describe(callbacks.RecordWeightHistograms("conv1")) == text
+    # What versions naming the module wrote compares equal, wherever the class was then.
+    for module in ("plot", "plot.inspection", "callbacks"):
+        assert without_package_module_paths(text.replace(".", f".{module}.", 1)) == text
+    assert without_package_module_paths("[sklearn_cnn._base.InverseTimeDecay]") == \
+        f"[{describe(callbacks.InverseTimeDecay)}]" == "[sklearn_cnn.InverseTimeDecay]"
+    # Other packages' classes keep their module path.
+    assert describe(torch.nn.ReLU) == "torch.nn.modules.activation.ReLU"
+    assert without_package_module_paths("torch.nn.modules.activation.ReLU") == \
+        "torch.nn.modules.activation.ReLU"

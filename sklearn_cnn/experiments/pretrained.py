@@ -96,9 +96,9 @@ def pretrained_layer_probes(out, quick=False, dataset="cifar10", backbone="resne
                      "fit_seconds": time.perf_counter() - start})
     table = pd.DataFrame(rows)
     write_table(table, out, "pretrained_layer_probes")
-    from ..plot import _figure
+    from ..plot import figure
 
-    fig, axes = _figure()
+    fig, axes = figure()
     ax = axes[0, 0]
     ax.plot(table["layer"], table["test_score"], marker="o", label="test")
     ax.plot(table["layer"], table["train_score"], marker="o", ls="--", label="train")

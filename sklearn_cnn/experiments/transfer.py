@@ -9,8 +9,9 @@ import math
 
 import pandas as pd
 
+from ..callbacks import RecordWeightHistograms
 from ..datasets import load_train_test, subsample
-from ..plot import RecordWeightHistograms, _figure, save_figure, weight_histogram_progression
+from ..plot import figure, save_figure, weight_histogram_progression
 from ..transfer import TransferClassifier
 from . import fit_or_load, register_experiment, write_table
 from .pretrained import backbone_features
@@ -22,7 +23,7 @@ def _data(quick, dataset, seed):
 
 def _curves(histories, out, name, title, x="epoch", y="test_acc"):
     """``y`` (test accuracy) per epoch (or ``x="step"``), one line per run."""
-    fig, axes = _figure()
+    fig, axes = figure()
     ax = axes[0, 0]
     for label, h in histories.items():
         ax.plot(h[x], h[y], marker="o", ms=3, label=label)

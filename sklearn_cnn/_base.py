@@ -27,7 +27,7 @@ from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
 from ._params import L2_CONVENTIONS, OPTIMIZERS
 from ._input import check_device, check_image_shape, check_images
-from .callbacks import InverseTimeDecay, RecordLR
+from .callbacks import InverseTimeDecay, RecordLR, _TestScoring
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
 
@@ -304,6 +304,29 @@ class TrainingMixin:
         self.n_features_in_ = int(np.prod(self.image_shape_))
         return images, classes, y_enc
 
+    def _check_test_data(self, test_data):
+        """``test_data`` checked like ``X, y`` (after :meth:`_check_xy`, before any training):
+        None or (X_test, y_test encoded as indices into ``classes_``)."""
+        if test_data is None:
+            return None
+        if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
+            raise TypeError(f"test_data must be a pair (X_test, y_test), got "
+                            f"{type(test_data).__name__}")
+        X_test, y_test = test_data
+        images = check_images(X_test, image_shape=getattr(self, "image_shape", None),
+                              expected_shape=self.image_shape_, name="test_data X_test",
+                              estimator=type(self).__name__, lazy=True,
+                              integer_fit=self.integer_input_)
+        y_test = column_or_1d(y_test, warn=True)
+        if len(images) != len(y_test):
+            raise ValueError(f"test_data: X_test has {len(images)} samples but y_test has "
+                             f"{len(y_test)}")
+        unseen = np.unique(y_test[~np.isin(y_test, self.classes_)])
+        if len(unseen):
+            raise ValueError(f"test_data: y_test has label(s) {unseen[:5].tolist()} not seen in "
+                             f"y; the classes are {self.classes_.tolist()}")
+        return X_test, np.searchsorted(self.classes_, y_test).astype(np.int64)
+
     def _training_seed(self, images, y):
         """The seed of this fit, after opening ``checkpoint_dir`` (when set).
 
@@ -422,14 +445,18 @@ class TrainingMixin:
 
     def _fit_net(self, module, X, y, *, decay_layers, seed, net_cls=SkorchNet,
                  train_split="stratified", decay_prefix="", extra_callbacks=(),
-                 extra_param_groups=(), **net_kwargs):
+                 extra_param_groups=(), test_data=None, **net_kwargs):
         """Build ``self.net_`` (a ``net_cls``) around ``module`` and train it on X, y.
 
         ``train_split="stratified"`` holds out ``validation_fraction`` of the
         labels ``y``; anything else is passed to skorch as it is.
         ``extra_callbacks`` are ``(name, callback)`` pairs; ``extra_param_groups``
         are skorch ``(pattern, options)`` optimizer parameter groups.
+        ``test_data`` (from :meth:`_check_test_data`) adds ``test_loss`` /
+        ``test_acc`` to the history after each epoch.
         """
+        if test_data is not None:
+            extra_callbacks = [*extra_callbacks, ("test_scoring", _TestScoring(self, *test_data))]
         if train_split == "stratified":
             train_split = valid_split(self.validation_fraction, y.numpy(), seed)
         opt, opt_kwargs = self._optimizer_kwargs(module, decay_layers, decay_prefix)
@@ -461,6 +488,9 @@ class TrainingMixin:
         )
         with torch_seed(seed, self.device):
             self.net_.fit(X, y)
+        # The test set served the learning curves; a fitted model does not carry it.
+        self.net_.callbacks_ = [(n, cb) for n, cb in self.net_.callbacks_
+                                if n != "test_scoring"]
         # skorch leaves the module in the mode of its last phase (train mode without a
         # validation split): a fitted network is used for inference, where BatchNorm must use
         # its running statistics and dropout must be off.

@@ -10,6 +10,7 @@ estimators and :mod:`sklearn_cnn.plot` can both import it.
 """
 
 import numpy as np
+import torch
 from skorch.callbacks import Callback, PrintLog
 
 from ._input import check_positive_int
@@ -80,11 +81,11 @@ class _TestScoring(Callback):
     """Loss and accuracy on held-out test data at the end of each epoch.
 
     History columns ``test_loss`` (cross-entropy) and ``test_acc``; what
-    ``TransferClassifier.fit(X, y, test_data=...)`` adds.
+    ``fit(X, y, test_data=...)`` of the trainers adds.
 
     Parameters
     ----------
-    estimator : TransferClassifier
+    estimator : CNNClassifier or TransferClassifier
         The estimator being fitted (its ``predict_proba`` scores the net as it is).
     X : array-like
         Test images.
@@ -96,7 +97,11 @@ class _TestScoring(Callback):
         self.estimator, self.X, self.y = estimator, X, y
 
     def on_epoch_end(self, net, **kwargs):
-        proba = self.estimator.predict_proba(self.X)
+        # Each DataLoader iterator draws its base seed from torch's global generator: without
+        # the fork, scoring the test set would change the shuffling and dropout of the
+        # epochs after it, and a run with test curves would train other weights.
+        with torch.random.fork_rng(devices=[]):
+            proba = self.estimator.predict_proba(self.X)
         p = np.clip(proba[np.arange(len(self.y)), self.y], 1e-12, None)
         net.history.record("test_loss", float(-np.log(p).mean()))
         net.history.record("test_acc", float((proba.argmax(1) == self.y).mean()))

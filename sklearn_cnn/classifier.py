@@ -96,7 +96,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
                              std=std)
 
     # -- scikit-learn API ---------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, test_data=None):
         """Train the network on images ``X`` and labels ``y``.
 
         Parameters
@@ -104,6 +104,11 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         X : array-like of shape (n, H, W), (n, H, W, C) or (n, features)
         y : array-like of shape (n,)
             Class labels of any kind scikit-learn accepts (ints, strings, ...).
+        test_data : (X_test, y_test), default=None
+            Adds ``test_loss`` / ``test_acc`` per epoch to ``history_`` (for
+            learning curves; never used for training). Checked like ``X, y``
+            before training: images of the shape of ``X``, as many labels as
+            images, and only labels that occur in ``y`` (ValueError otherwise).
 
         Returns
         -------
@@ -111,6 +116,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         """
         self._check_training_params()
         images, self.classes_, y_enc = self._check_xy(X, y, self.image_shape)
+        test_data = self._check_test_data(test_data)
         seed = self._training_seed(images, y_enc)
         with torch_seed(seed, self.device):
             module = self._build_module(images, len(self.classes_))
@@ -119,7 +125,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         decay_layers = self._decay_layers(module.layer_names)
         self._fit_net(module, torch.from_numpy(images), torch.from_numpy(y_enc.astype(np.int64)),
                       decay_layers=decay_layers, seed=seed,
-                      classes=list(range(len(self.classes_))))
+                      classes=list(range(len(self.classes_))), test_data=test_data)
         return self
 
     def _images(self, X, lazy=False):

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
 from ._input import check_images
 from ._params import Param, count, declare, real
-from .callbacks import UnfreezeAtStep, _TestScoring
+from .callbacks import UnfreezeAtStep
 from .features._extract import pool_and_flatten
 from .features.pretrained import NetworkFeatures
 
@@ -227,7 +227,7 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         """
         self._check_params()
         images, self.classes_, y_enc = self._check_xy(X, y, lazy=True)
-        test_inputs = None if test_data is None else self._test_inputs(test_data)
+        test_data = self._check_test_data(test_data)
         seed = self._training_seed(images, y_enc)
         bb = self._make_backbone()
         bb.fit(X[:2] if hasattr(X, "__getitem__") else X)
@@ -242,13 +242,12 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
             init_weights(head, self.init, self.init_std)
         y_t = torch.from_numpy(y_enc.astype(np.int64))
         callbacks = []
-        if test_inputs is not None:
-            callbacks.append(("test_scoring", _TestScoring(self, *test_inputs)))
         if self.fast_frozen_:
             X_in = torch.from_numpy(bb.transform(X))
             self._fit_net(head, X_in, y_t, decay_layers=_linear_layers(head), seed=seed,
-                          classes=list(range(n_classes)), extra_callbacks=callbacks)
-            return self._drop_test_data()
+                          classes=list(range(n_classes)), extra_callbacks=callbacks,
+                          test_data=test_data)
+            return self
         for name, p in model.named_parameters():
             p.requires_grad_(name in trainable)
         module = TransferNet(bb.model_, bb.preprocess_, bb.layers_[0], bb.pooling, head)
@@ -259,33 +258,9 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
             groups.append(("backbone.*", {"lr": float(self.backbone_lr)}))
         self._fit_net(module, torch.from_numpy(np.asarray(images)), y_t,
                       decay_layers=["head"], seed=seed, classes=list(range(n_classes)),
-                      extra_callbacks=callbacks, extra_param_groups=groups)
-        return self._drop_test_data()
-
-    def _drop_test_data(self):
-        # The test set served the learning curves; a fitted model should not carry it.
-        self.net_.callbacks_ = [(n, cb) for n, cb in self.net_.callbacks_
-                                if n != "test_scoring"]
+                      extra_callbacks=callbacks, extra_param_groups=groups,
+                      test_data=test_data)
         return self
-
-    def _test_inputs(self, test_data):
-        """``test_data`` checked like ``X, y`` (before any training): (X_test, encoded y_test)."""
-        if not isinstance(test_data, (tuple, list)) or len(test_data) != 2:
-            raise TypeError(f"test_data must be a pair (X_test, y_test), got "
-                            f"{type(test_data).__name__}")
-        X_test, y_test = test_data
-        images = check_images(X_test, expected_shape=self.image_shape_, name="test_data X_test",
-                              estimator=type(self).__name__, lazy=True,
-                              integer_fit=self.integer_input_)
-        y_test = column_or_1d(y_test, warn=True)
-        if len(images) != len(y_test):
-            raise ValueError(f"test_data: X_test has {len(images)} samples but y_test has "
-                             f"{len(y_test)}")
-        unseen = np.unique(y_test[~np.isin(y_test, self.classes_)])
-        if len(unseen):
-            raise ValueError(f"test_data: y_test has label(s) {unseen[:5].tolist()} not seen in "
-                             f"y; the classes are {self.classes_.tolist()}")
-        return X_test, np.searchsorted(self.classes_, y_test).astype(np.int64)
 
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):

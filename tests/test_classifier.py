@@ -411,3 +411,29 @@ def test_fast_path_compile_wires_torch_compile(small_digits, monkeypatch):
     np.testing.assert_allclose(clf.predict_proba(Xt), ref.predict_proba(Xt), atol=1e-4)
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(restored.predict_proba(Xt), clf.predict_proba(Xt), atol=1e-6)
+
+
+def test_test_data_gives_per_epoch_test_curves_and_is_not_kept(small_digits):
+    X, y, Xt, yt = small_digits
+    clf = CNNClassifier(**FAST).fit(X, y, test_data=(Xt, yt))
+    hist = clf.history_
+    assert {"test_loss", "test_acc"} <= set(hist.columns) and len(hist) == 2
+    # the last epoch's test_acc is the fitted model's score on the test set
+    assert hist["test_acc"].iloc[-1] == pytest.approx(clf.score(Xt, yt))
+    assert not any(name == "test_scoring" for name, _ in clf.net_.callbacks_)
+    # the test set never trains: the same weights as a fit without it
+    ref = CNNClassifier(**FAST).fit(X, y)
+    np.testing.assert_array_equal(ref.predict_proba(Xt), clf.predict_proba(Xt))
+
+
+@pytest.mark.parametrize("test_data, exc, match", [
+    ("nope", TypeError, "test_data must be a pair"),
+    ((np.zeros((3, 8, 8)), [0, 1]), ValueError, "X_test has 3 samples but y_test has 2"),
+    ((np.zeros((2, 8, 8)), [0, 99]), ValueError, r"label\(s\) \[99\] not seen in y"),
+])
+def test_bad_test_data_fails_before_training(small_digits, test_data, exc, match):
+    X, y, _, _ = small_digits
+    clf = CNNClassifier(**FAST)
+    with pytest.raises(exc, match=match):
+        clf.fit(X, y, test_data=test_data)
+    assert not hasattr(clf, "net_")

@@ -284,3 +284,26 @@ def test_list_and_presets_fit_100_columns_and_name_everything(command, capsys):
     assert list(csv.iloc[:, 0]) == names
     assert main([command, "--wide"]) == 0
     assert capsys.readouterr().out.startswith("|")
+
+
+def test_every_training_experiment_takes_epochs():
+    import inspect
+
+    from sklearn_cnn import experiments
+
+    experiments._load()
+    no_training = {"knn_k_sweep", "pretrained_layer_probes"}  # frozen pretrained features only
+    for name, exp in experiments._EXPERIMENTS.items():
+        params = inspect.signature(exp["fn"]).parameters
+        assert ("epochs" in params) == (name not in no_training), name
+
+
+def test_report_networks_max_epochs_is_a_deprecated_alias(tmp_path):
+    from sklearn_cnn.experiments.architectures import report_networks
+
+    with pytest.warns(FutureWarning, match="use epochs"):
+        table = report_networks(tmp_path, quick=True, nets=("conv3_fc3",), max_epochs=1,
+                                verbose=0)
+    assert table["epochs"].tolist() == [1]
+    assert {"valid_acc", "test_top5_acc", "epoch_seconds"} <= set(table.columns)
+    assert (table["test_top5_acc"] >= table["test_acc"]).all()

@@ -33,6 +33,18 @@ def test_learning_curves(small_digits):
     assert loss_ax.get_ylabel() == "cross-entropy loss"
 
 
+def test_learning_curves_mark_test_curve_and_reference(small_digits):
+    X, y, Xt, yt = small_digits
+    clf = CNNClassifier(max_epochs=2, verbose=0, random_state=0).fit(X, y, test_data=(Xt, yt))
+    fig = plot.learning_curves(clf, reference={"report test": 0.7397})
+    acc_ax = fig.axes[1]
+    labels = [l.get_label() for l in acc_ax.get_lines()]
+    assert labels == ["train", "valid", "test", "report test 0.7397"]
+    line = acc_ax.get_lines()[-1]
+    assert list(line.get_ydata()) == [0.7397, 0.7397]
+    np.testing.assert_allclose(acc_ax.get_lines()[2].get_ydata(), clf.history_["test_acc"])
+
+
 def test_learning_curves_without_accuracy_has_one_panel(digits):
     from sklearn_cnn import SiameseEmbedder
 

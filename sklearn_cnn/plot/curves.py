@@ -5,7 +5,7 @@ from ._common import figure
 __all__ = ["learning_curves", "accuracy_vs_k", "probe_accuracy"]
 
 
-def learning_curves(estimator, *, title=None, loss_label=None):
+def learning_curves(estimator, *, title=None, loss_label=None, reference=None):
     """Loss and accuracy per epoch from ``estimator.history_`` (train / valid / test).
 
     Columns ``test_loss`` / ``test_acc`` are drawn when the history has them.
@@ -20,6 +20,9 @@ def learning_curves(estimator, *, title=None, loss_label=None):
         The loss axis label; None gives "cross-entropy loss" for a classifier's
         history (one with accuracy columns), "<loss> pair loss" for an
         estimator with a ``loss`` parameter (the siamese embedder), else "loss".
+    reference : dict of {label: float}, default=None
+        Accuracies to mark as horizontal lines on the accuracy panel, e.g.
+        ``{"report 001 test": 0.7397}`` (what a reproduction is compared with).
 
     Returns
     -------
@@ -46,8 +49,14 @@ def learning_curves(estimator, *, title=None, loss_label=None):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 2.5"
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        if metric == "acc":
+            for text, value in (reference or {}).items():
+                # in the colour of the curve it compares with (matplotlib's C0, C1, C2 cycle)
+                color = next((f"C{i}" for i, (split, _) in enumerate(splits) if split in text),
+                             "black")
+                ax.axhline(value, color=color, ls="-.", lw=1, label=f"{text} {value:.4g}")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend()
+            ax.legend(fontsize="small")
     fig.suptitle(title or "learning curves")
     return fig
 

@@ -21,12 +21,13 @@ from skorch.utils import to_tensor
 from sklearn.utils import check_random_state
 
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
 from ._params import L2_CONVENTIONS, OPTIMIZERS
 from ._input import check_device, check_image_shape, check_images
+from ._layers import LayerView
 from .callbacks import InverseTimeDecay, RecordLR, _TestScoring
 
 HISTORY_COLUMNS = ["epoch", "train_loss", "train_acc", "valid_loss", "valid_acc", "lr", "dur"]
@@ -341,7 +342,8 @@ class TrainingMixin:
             return seed_from(self.random_state)
         ckpt = TrainingCheckpoint.open(self.checkpoint_dir, params_fingerprint(self),
                                        data_fingerprint(images, y),
-                                       default_params_fingerprint(self))
+                                       default_params_fingerprint(self),
+                                       renamed=getattr(self, "_renamed_params", None))
         if ckpt.seed is None:
             ckpt.seed = seed_from(self.random_state)
         self._checkpoint = ckpt
@@ -511,6 +513,29 @@ class TrainingMixin:
     def module_(self):
         """The trained torch module (``net_.module_``)."""
         return self.net_.module_
+
+    def _images(self, X, lazy=False):
+        """User images -> float32 (n, C, H, W) (or lazy batches) as ``fit`` converted them:
+        the training images' shape, the 0-255 scaling of integer images."""
+        check_is_fitted(self, "net_")
+        return check_images(X, image_shape=getattr(self, "image_shape", None),
+                            expected_shape=self.image_shape_, estimator=type(self).__name__,
+                            lazy=lazy, integer_fit=getattr(self, "integer_input_", None))
+
+    def _layer_module(self):
+        """The module :meth:`layer_view` shows (the trained network)."""
+        return self.module_
+
+    def layer_view(self):
+        """The trained network's layers: a :class:`~sklearn_cnn._layers.LayerView`.
+
+        The one way to reach them: names in forward order, the submodule behind
+        a name, and batched extraction of intermediate outputs of images given
+        as to ``predict``.
+        """
+        check_is_fitted(self, "net_")
+        return LayerView(self._layer_module(), self._images,
+                         classes=getattr(self, "classes_", None), device=self.device)
 
     @property
     def history_(self):

@@ -235,9 +235,10 @@ class TrainingCheckpoint:
         resumes the same run).
     """
 
-    def __init__(self, directory, params, data, defaults=None):
+    def __init__(self, directory, params, data, defaults=None, renamed=None):
         self.directory = Path(directory)
         self.params, self.data, self.defaults = params, data, defaults or {}
+        self.renamed = dict(renamed or {})
         self.state, self.seed = None, None
 
     @property
@@ -245,16 +246,20 @@ class TrainingCheckpoint:
         return self.directory / FILENAME
 
     @classmethod
-    def open(cls, directory, params, data, defaults=None):
+    def open(cls, directory, params, data, defaults=None, renamed=None):
         """Check ``directory`` (creating it), read a saved run and check it is this run's.
 
         Raises ValueError for a directory that is a file or unwritable, for an
         unreadable checkpoint, and for one of another run (naming what differs).
+        ``defaults`` are the estimator's default fingerprints (a parameter newer
+        than the checkpoint matches while at its default); ``renamed`` maps old
+        parameter names to new ones (a checkpoint written under the old name is
+        still this run's).
         """
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"checkpoint_dir must be None or a folder path (str or "
                             f"os.PathLike), got {directory!r}")
-        ckpt = cls(directory, params, data, defaults)
+        ckpt = cls(directory, params, data, defaults, renamed)
         d = ckpt.directory
         if d.exists() and not d.is_dir():
             raise ValueError(f"checkpoint_dir={str(d)!r} is a file, not a folder")
@@ -290,7 +295,8 @@ class TrainingCheckpoint:
     def _check_same_run(self, state):
         # Both sides cut alike: a checkpoint written before describe() dropped the
         # package's module paths (or before a class moved) is still this run's.
-        saved = {k: without_package_module_paths(v) for k, v in state["params"].items()}
+        saved = {self.renamed.get(k, k) if self.renamed.get(k, k) not in state["params"] else k:
+                 without_package_module_paths(v) for k, v in state["params"].items()}
         now = {k: without_package_module_paths(v) for k, v in self.params.items()}
         defaults = {k: without_package_module_paths(v) for k, v in self.defaults.items()}
         for k, v in now.items():  # parameters newer than the checkpoint

@@ -14,6 +14,7 @@ import torch
 from skorch.callbacks import Callback, PrintLog
 
 from ._input import check_positive_int
+from ._layers import module_for
 
 __all__ = ["RecordLR", "InverseTimeDecay", "UnfreezeAtStep", "RecordWeightHistograms"]
 
@@ -107,24 +108,6 @@ class _TestScoring(Callback):
         net.history.record("test_acc", float((proba.argmax(1) == self.y).mean()))
 
 
-def _find_layer_module(module, layer):
-    """Submodule named ``layer`` (exactly, or as the last part of its path)."""
-    if hasattr(module, "layer_module"):  # a TransferClassifier's net: backbone names
-        try:
-            return module.layer_module(layer)
-        except ValueError as e:
-            raise ValueError(f"RecordWeightHistograms: {e}") from None
-    named = dict(module.named_modules())
-    if layer in named and layer:
-        return named[layer]
-    hits = [m for path, m in named.items() if path.split(".")[-1] == layer]
-    if len(hits) == 1:
-        return hits[0]
-    valid = getattr(module, "layer_names", None) or [p for p in named if p and "." not in p]
-    raise ValueError(f"RecordWeightHistograms: unknown layer {layer!r}; valid layer names: "
-                     f"{list(valid)}")
-
-
 class RecordWeightHistograms(Callback):
     """skorch callback: a histogram of each layer's weights after every epoch.
 
@@ -174,8 +157,11 @@ class RecordWeightHistograms(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.modules_ = {}
         for layer in self.layers_:
-            m = _find_layer_module(net.module_, layer)
-            if not any(n.split(".")[-1] == "weight" for n, _ in m.named_parameters()):
+            try:
+                m = module_for(net.module_, layer)
+            except ValueError as e:
+                raise ValueError(f"RecordWeightHistograms: {e}") from None
+            if m is None or not any(n.split(".")[-1] == "weight" for n, _ in m.named_parameters()):
                 raise ValueError(f"RecordWeightHistograms: layer {layer!r} has no weights")
             self.modules_[layer] = m
         # Histograms are data for figures, not columns for the epoch log.

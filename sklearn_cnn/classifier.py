@@ -1,14 +1,15 @@
 """CNNClassifier: a scikit-learn classifier that trains a CNN with skorch's loop."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
+from ._input import channel_stats, check_image_shape
 from ._params import Param, declare
-from ._input import channel_stats, check_image_shape, check_images
 from .architectures import apply_overrides, build_network, resolve_architecture
 
 __all__ = ["CNNClassifier", "summarize_network"]
@@ -128,24 +129,20 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
                       classes=list(range(len(self.classes_))), test_data=test_data)
         return self
 
-    def _images(self, X, lazy=False):
-        check_is_fitted(self, "net_")
-        return check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
-                            estimator=type(self).__name__, lazy=lazy,
-                            integer_fit=getattr(self, "integer_input_", None))
-
     def _net_inputs(self, X):
         return torch.from_numpy(self._images(X))
 
-    def summary(self, input_shape=None, n_classes=10):
+    def summary(self, image_shape=None, n_classes=10, *, input_shape=None):
         """Per-layer table like Keras' ``model.summary()``.
 
         Parameters
         ----------
-        input_shape : tuple (C, H, W), default=None
+        image_shape : tuple (C, H, W), default=None
             Needed only before fitting, to build the network for that input.
         n_classes : int, default=10
             Output size when building before fitting.
+        input_shape : tuple, default=None
+            Deprecated old name of ``image_shape`` (removed in 0.3).
 
         Returns
         -------
@@ -154,12 +151,16 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
             ``total``. ``params`` counts every parameter plus BatchNorm running
             statistics (Keras' "Total params"); ``trainable`` only those trained.
         """
+        if input_shape is not None:
+            warnings.warn("summary's input_shape is deprecated and will be removed in 0.3; "
+                          "use image_shape", FutureWarning, stacklevel=2)
+            image_shape = input_shape if image_shape is None else image_shape
         if hasattr(self, "net_"):
             module = self.module_
-        elif input_shape is None:
-            raise ValueError("summary() before fit needs input_shape=(C, H, W)")
+        elif image_shape is None:
+            raise ValueError("summary() before fit needs image_shape=(C, H, W)")
         else:
-            shape = check_image_shape(input_shape, "input_shape")
+            shape = check_image_shape(image_shape, "image_shape")
             with torch_seed(0):
                 module = build_network(self._layer_specs(), shape, n_classes)
         return summarize_network(module)

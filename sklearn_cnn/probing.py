@@ -14,7 +14,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from .features._extract import check_layers, extract_features
+from ._layers import check_layers
 from .features.layer import default_probe_layers
 from .linear_probe import LinearProbe
 
@@ -56,14 +56,8 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
 
 def layer_features(estimator, X, layers, *, pooling=None, batch_size=256):
     """{layer: float32 features} for a fitted CNNClassifier, in one forward pass per batch."""
-    images = estimator._images(X, lazy=True)
-    feats, sizes = extract_features(estimator.module_, images, layers, pooling=pooling,
-                                    batch_size=batch_size, device=estimator.device)
-    out, start = {}, 0
-    for layer, size in zip(layers, sizes):
-        out[layer] = feats[:, start:start + size]
-        start += size
-    return out
+    return estimator.layer_view().extract(X, layers, pooling=pooling, batch_size=batch_size,
+                                          by_layer=True)
 
 
 def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probes=None,

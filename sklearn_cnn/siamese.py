@@ -6,6 +6,7 @@ partners of which a fixed fraction share the anchor's class (never the anchor
 itself); the rest come from other classes.
 """
 
+import warnings
 
 import numpy as np
 import torch
@@ -18,12 +19,12 @@ from skorch.helper import predefined_split
 from torch import nn
 from torch.nn import functional as F
 
-from ._checkpoint import CheckpointMixin
 from ._base import AugmentMixin, FastPathMixin, TrainingMixin, init_weights, torch_seed
+from ._checkpoint import CheckpointMixin
+from ._input import channel_stats
+from ._layers import LayerAccessMixin
 from ._params import Param, StrOptions, count, declare, real
-from ._input import channel_stats, check_images
 from .architectures import build_network, resolve_architecture
-from .features._extract import extract_features
 
 __all__ = ["SiameseEmbedder", "ContrastiveLoss", "PairSampler", "PAIR_LOSSES"]
 
@@ -48,7 +49,7 @@ class ContrastiveLoss(nn.Module):
       the per-pair loss of pytorch-metric-learning's ``ContrastiveLoss(pos_margin,
       neg_margin)`` with its default distance, ``LpDistance(p=2, power=1,
       normalize_embeddings=True)``: on L2-normalised embeddings (what
-      :class:`SiameseEmbedder` trains with ``normalize=True``) and its defaults
+      :class:`SiameseEmbedder` trains with ``normalize_embeddings=True``) and its defaults
       ``pos_margin=0, neg_margin=1`` the pair terms are equal. The batch totals
       differ: pytorch-metric-learning's default ``AvgNonZeroReducer`` averages
       the positive and the negative terms separately, each over its non-zero
@@ -136,9 +137,9 @@ class PairSampler:
         return partners
 
 
-class EmbeddingNet(nn.Module):
+class EmbeddingNet(LayerAccessMixin, nn.Module):
     """A :class:`~sklearn_cnn.architectures.Network` ending in ``embedding``, plus an
-    optional ``l2norm`` layer; ``forward_features`` as for every network."""
+    optional ``l2norm`` layer; ``forward_intermediates`` as for every network."""
 
     def __init__(self, network, normalize):
         super().__init__()
@@ -149,11 +150,16 @@ class EmbeddingNet(nn.Module):
         e = self.network(x)
         return F.normalize(e, dim=1) if self.normalize else e
 
-    def forward_features(self, x, layers):
+    def module_for(self, name):
+        if name == "l2norm":  # a function of the embedding, no parameters
+            return None
+        return self.network.module_for(name)
+
+    def forward_intermediates(self, x, layers):
         inner = [name for name in layers if name != "l2norm"]
         if "l2norm" in layers and "embedding" not in inner:
             inner.append("embedding")
-        out = self.network.forward_features(x, inner)
+        out = self.network.forward_intermediates(x, inner)
         if "l2norm" in layers:
             out["l2norm"] = F.normalize(out["embedding"], dim=1)
         return out
@@ -203,7 +209,7 @@ class SiameseNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNet):
 class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     """CNN embedding trained with a contrastive loss on pairs drawn from labels.
 
-    ``transform`` returns the embeddings (L2-normalised when ``normalize``), so
+    ``transform`` returns the embeddings (L2-normalised when ``normalize_embeddings``), so
     ``Pipeline([("siamese", SiameseEmbedder()), ("svm", LinearSVC())])`` probes
     them like any features.
 
@@ -224,9 +230,13 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
         Margins on the distance of the "hinge" loss.
     same_class_fraction : float, default=0.2
         Fraction of pairs in each batch whose images share a class.
-    normalize : bool, default=True
+    normalize_embeddings : bool, default=True
         L2-normalise the embedding (an ``l2norm`` layer) before the loss and
-        in ``transform``.
+        in ``transform`` (pytorch-metric-learning's name).
+    normalize : "deprecated" or bool, default="deprecated"
+        The old name of ``normalize_embeddings`` (removed in 0.3; a
+        FutureWarning when set): ``normalize`` means input standardisation in
+        :class:`CNNClassifier`.
     {training_parameters}
 
     Validation pairs are drawn once (fixed) from the held-out images.
@@ -249,6 +259,14 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     """
 
     _history_columns = ["epoch", "train_loss", "valid_loss", "lr", "dur"]
+    _renamed_params = {"normalize": "normalize_embeddings"}  # old: new (checkpoints too)
+
+    def _normalize_embeddings(self):
+        if self.normalize != "deprecated":
+            warnings.warn("SiameseEmbedder's normalize is deprecated and will be removed in "
+                          "0.3; use normalize_embeddings", FutureWarning, stacklevel=3)
+            return bool(self.normalize)
+        return self.normalize_embeddings
 
     def fit(self, X, y):
         """Train the embedding on pairs drawn from images ``X`` with labels ``y``."""
@@ -263,7 +281,7 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
                                     self.image_shape_, self.embedding_dim, mean=mean, std=std,
                                     output_name="embedding")
             init_weights(network, self.init, self.init_std)
-        module = EmbeddingNet(network, self.normalize)
+        module = EmbeddingNet(network, self._normalize_embeddings())
         self.layer_names_ = module.layer_names
         pools, datasets = {}, {}
         for phase, idx in (("train", train_idx), ("valid", valid_idx)):
@@ -294,15 +312,10 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
         return np.sort(tr), np.sort(va)
 
     def transform(self, X):
-        """Embeddings of ``X`` (L2-normalised when ``normalize``), float32 (n, embedding_dim)."""
-        check_is_fitted(self, "net_")
-        images = check_images(X, image_shape=self.image_shape, expected_shape=self.image_shape_,
-                              estimator=type(self).__name__, lazy=True,
-                              integer_fit=getattr(self, "integer_input_", None))
-        layer = "l2norm" if self.normalize else "embedding"
-        features, _ = extract_features(self.module_, images, [layer], batch_size=256,
-                                       device=self.device)
-        return features
+        """Embeddings of ``X`` (L2-normalised when ``normalize_embeddings``), float32
+        (n, embedding_dim)."""
+        layer = "l2norm" if "l2norm" in self.layer_view().names else "embedding"
+        return self.layer_view().extract(X, [layer], batch_size=256)
 
     def pair_loss(self, X, y, random_state=0):
         """Mean pair loss on pairs drawn from (X, y) as in training (e.g. a test loss)."""
@@ -335,5 +348,6 @@ declare(SiameseEmbedder, [
     *(Param(name, default, [real()], "") for name, default in
       (("margin", 0.2), ("pos_margin", 0.0), ("neg_margin", 1.0))),
     Param("same_class_fraction", 0.2, [real(0.0, 1.0, "both")], ""),
-    Param("normalize", True, ["boolean"], ""),
+    Param("normalize_embeddings", True, ["boolean"], ""),
+    Param("normalize", "deprecated", [StrOptions({"deprecated"}), "boolean"], ""),
 ], defaults={"batch_size": 64})

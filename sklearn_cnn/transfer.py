@@ -11,10 +11,10 @@ from torch import nn
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
 from ._input import check_images
+from ._layers import LayerAccessMixin, pool_and_flatten
 from ._params import Param, count, declare, real
 from .callbacks import UnfreezeAtStep
-from .features._extract import pool_and_flatten
-from .features.pretrained import NetworkFeatures
+from .features.base import NetworkFeatures
 
 __all__ = ["TransferClassifier", "TransferNet", "UnfreezeAtStep", "BACKBONES"]
 
@@ -42,7 +42,7 @@ def _resnet18():
 BACKBONES = {"cifar_resnet20": _cifar_resnet20, "vgg16": _vgg16, "resnet18": _resnet18}
 
 
-class TransferNet(nn.Module):
+class TransferNet(LayerAccessMixin, nn.Module):
     """Preprocess -> backbone up to ``layer`` -> pool/flatten -> ``head`` (-> logits).
 
     BatchNorm layers of the backbone whose parameters are all frozen stay in
@@ -56,21 +56,35 @@ class TransferNet(nn.Module):
         self.layer, self.pooling = layer, pooling
         self.head = head
 
-    def forward(self, x):
+    @property
+    def layer_names(self):
+        """The backbone's layers up to ``layer``, then ``head`` (the classifier's logits)."""
+        names = list(self.backbone.layer_names)
+        return names[:names.index(self.layer) + 1] + ["head"]
+
+    def forward_intermediates(self, x, layers):
         if self.preprocess is not None:
             x = self.preprocess(x)
-        f = self.backbone.forward_features(x, [self.layer])[self.layer]
-        return self.head(pool_and_flatten(f, self.pooling))
+        inner = [name for name in layers if name != "head"]
+        if "head" in layers and self.layer not in inner:
+            inner.append(self.layer)
+        out = self.backbone.forward_intermediates(x, inner)
+        if "head" in layers:
+            out["head"] = self.head(pool_and_flatten(out[self.layer], self.pooling))
+        return {name: out[name] for name in layers}
 
-    def layer_module(self, layer):
+    def forward(self, x):
+        return self.forward_intermediates(x, ["head"])["head"]
+
+    def module_for(self, name):
         """A backbone layer by its name (``conv1``, ``layer3``, ...) or ``"head"``."""
-        if layer == "head":
+        if name == "head":
             return self.head
         paths = dict(self.named_modules())  # a full module path works too
-        if layer in paths and layer:
-            return paths[layer]
+        if name in paths and name:
+            return paths[name]
         try:
-            return self.backbone.layer_module(layer)
+            return self.backbone.module_for(name)
         except ValueError as e:
             raise ValueError(f"{e} (or 'head')") from None
 
@@ -216,10 +230,8 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         X : array-like of images, (n, H, W), (n, H, W, C) or (n, features)
         y : array-like of shape (n,)
         test_data : (X_test, y_test), default=None
-            Adds ``test_loss`` / ``test_acc`` per epoch to ``history_`` (for
-            learning curves; never used for training). Checked like ``X, y``
-            before training: images of the shape of ``X``, as many labels as
-            images, and only labels that occur in ``y`` (ValueError otherwise).
+            Per-epoch ``test_loss`` / ``test_acc`` in ``history_``, as in
+            :meth:`CNNClassifier.fit`.
 
         Returns
         -------
@@ -261,6 +273,13 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
                       extra_callbacks=callbacks, extra_param_groups=groups,
                       test_data=test_data)
         return self
+
+    def _layer_module(self):
+        if self.fast_frozen_:  # trained on cached features: join backbone and head to show
+            bb = self.backbone_
+            return TransferNet(bb.model_, bb.preprocess_, bb.layers_[0], bb.pooling,
+                               self.module_).eval()
+        return self.module_
 
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):

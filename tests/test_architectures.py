@@ -24,14 +24,14 @@ def test_preset_builds_and_runs(name):
     ("simple_49k", 49_268), ("densenet_45k", 44_410),
 ])
 def test_preset_parameter_counts_match_the_reports(name, expected):
-    summary = CNNClassifier(name).summary(input_shape=PRESET_INPUT.get(name, (3, 32, 32)))
+    summary = CNNClassifier(name).summary(image_shape=PRESET_INPUT.get(name, (3, 32, 32)))
     assert summary.attrs["trainable_params"] == expected
     assert architecture_info(name)["params"] == expected
 
 
 def test_densenet_total_includes_batchnorm_statistics():
     # Report 002: 45,634 total = 44,410 trainable + 1,224 non-trainable (BN running stats).
-    summary = CNNClassifier("densenet_45k").summary(input_shape=(3, 32, 32))
+    summary = CNNClassifier("densenet_45k").summary(image_shape=(3, 32, 32))
     assert summary.attrs["total_params"] == 45_634
     assert summary.attrs["non_trainable_params"] == 1_224
 

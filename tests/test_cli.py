@@ -307,3 +307,13 @@ def test_report_networks_max_epochs_is_a_deprecated_alias(tmp_path):
     assert table["epochs"].tolist() == [1]
     assert {"valid_acc", "test_top5_acc", "epoch_seconds"} <= set(table.columns)
     assert (table["test_top5_acc"] >= table["test_acc"]).all()
+
+
+@pytest.mark.parametrize("argv", [["probe", "--quick", "--dataset", "cifar10"],
+                                  ["reproduce", "layer_probes", "--quick", "--set",
+                                   "dataset=cifar10"]])
+def test_quick_means_the_embedded_digits_everywhere(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "--quick is a seconds-long run on the embedded digits" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # refused before any folder is made

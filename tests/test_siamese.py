@@ -112,8 +112,35 @@ def test_transform_shape_norm_and_history(small_digits):
     assert list(emb.history_.columns[:5]) == ["epoch", "train_loss", "valid_loss", "lr", "dur"]
     assert emb.history_["valid_loss"].notna().all()
     assert emb.layer_names_[-2:] == ["embedding", "l2norm"]
-    raw = SiameseEmbedder(embedding_dim=8, normalize=False, **FAST).fit(X, y).transform(Xt)
-    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    raw = SiameseEmbedder(embedding_dim=8, normalize_embeddings=False, **FAST).fit(X, y)
+    assert not np.allclose(np.linalg.norm(raw.transform(Xt), axis=1), 1.0)
+    assert raw.layer_names_[-1] == "embedding"
+
+
+def test_old_name_normalize_still_works_with_a_future_warning(small_digits, tmp_path):
+    X, y, Xt, _ = small_digits
+    with pytest.warns(FutureWarning, match="use normalize_embeddings"):
+        old = SiameseEmbedder(embedding_dim=8, normalize=False, **FAST).fit(X, y)
+    new = SiameseEmbedder(embedding_dim=8, normalize_embeddings=False, **FAST).fit(X, y)
+    np.testing.assert_array_equal(old.transform(Xt), new.transform(Xt))
+
+
+def test_checkpoint_written_under_the_old_name_is_the_same_run(small_digits, tmp_path):
+    import torch
+
+    X, y, _, _ = small_digits
+    SiameseEmbedder(embedding_dim=8, checkpoint_dir=tmp_path, **FAST).fit(X, y)
+    path = tmp_path / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    params = dict(state["params"])  # as a release before the rename wrote it
+    params["normalize"] = params.pop("normalize_embeddings")
+    torch.save(dict(state, params=params), path)
+    again = SiameseEmbedder(embedding_dim=8, checkpoint_dir=tmp_path, **FAST).fit(X, y)
+    assert again.net_.resumed_at_epoch_ == 2  # loaded as the finished run, not retrained
+    params["normalize"] = "False"
+    torch.save(dict(state, params=params), path)
+    with pytest.raises(ValueError, match="normalize_embeddings=False there, True now"):
+        SiameseEmbedder(embedding_dim=8, checkpoint_dir=tmp_path, **FAST).fit(X, y)
 
 
 def test_training_lowers_the_pair_loss(small_digits):

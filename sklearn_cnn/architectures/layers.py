@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._layers import LayerAccessMixin
+
 __all__ = [
     "conv", "maxpool", "avgpool", "global_avgpool", "batchnorm", "dropout",
     "flatten", "dense", "dense_block", "inception", "Network", "build_network",
@@ -463,7 +465,7 @@ def _make_layer(spec, in_shape):
     raise AssertionError(t)  # normalize_spec rejects unknown types
 
 
-class Network(nn.Module):
+class Network(LayerAccessMixin, nn.Module):
     """A sequence of named layers: ``input`` (normalisation), the spec's layers, ``logits``.
 
     Parameters of layer ``fc1`` are ``fc1.weight`` / ``fc1.bias``; the layer
@@ -483,8 +485,9 @@ class Network(nn.Module):
             x = layer(x)
         return x
 
-    def forward_features(self, x, layers):
-        """Outputs of the named ``layers`` (dict), running only as deep as needed."""
+    def forward_intermediates(self, x, layers):
+        """Outputs of the named ``layers`` (dict), running only as deep as needed (the
+        layer protocol of :mod:`sklearn_cnn._layers`)."""
         wanted = set(layers)
         out = {}
         for name, layer in self.named_children():

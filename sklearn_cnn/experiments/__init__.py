@@ -66,7 +66,7 @@ def run_experiment(name, out, quick=False, **params):
 
     ``params`` are checked first with :func:`check_experiment_params`.
     """
-    params = check_experiment_params(name, params)
+    params = check_experiment_params(name, params, quick=quick)
     fn = _EXPERIMENTS[name]["fn"]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def mark_complete(out, settings):
     atomic_write(Path(out) / COMPLETE, lambda tmp: Path(tmp).write_text(text + "\n"))
 
 
-def check_experiment_params(name, params):
+def check_experiment_params(name, params, quick=False):
     """Check ``params`` of experiment ``name`` against its signature, before any work.
 
     Each parameter must have the type of its default (or of its annotation when
@@ -100,6 +100,9 @@ def check_experiment_params(name, params):
         A registered experiment (see :func:`list_experiments`).
     params : dict
         Parameter name -> value.
+    quick : bool, default=False
+        Whether the run is a ``--quick`` one: a seconds-long run on the embedded
+        digits, so a ``dataset`` other than "digits" is an error, not ignored.
 
     Returns
     -------
@@ -132,6 +135,10 @@ def check_experiment_params(name, params):
             raise ExperimentInputError(
                 f"parameter {key!r} of experiment {name!r} must be {_describe(spec)}, got "
                 f"{value!r}") from None
+    if quick and checked.get("dataset", "digits") != "digits":
+        raise ExperimentInputError(f"--quick is a seconds-long run on the embedded digits; it "
+                                   f"does not combine with dataset={checked['dataset']!r} "
+                                   f"(drop one of them)")
     return checked
 
 

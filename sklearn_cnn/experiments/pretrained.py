@@ -6,6 +6,7 @@ torch hub cache, ``backbone="vgg16"`` uses VGG16 as the reports did.
 """
 
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -22,9 +23,24 @@ from ..plot import accuracy_vs_k, save_figure
 from . import ExperimentInputError, register_experiment, write_table
 
 
-def backbone_features(backbone, layer, quick, pooling=None, seed=0):
-    """A fitted-on-demand feature transformer for ``backbone`` ("resnet20" or "vgg16")."""
+BACKBONE_NAMES = ("cifar_resnet20", "vgg16")  # as TransferClassifier's BACKBONES names them
+
+
+def canonical_backbone(backbone):
+    """``backbone`` by its one name; "resnet20", the name before 0.2, warns (FutureWarning)."""
     if backbone == "resnet20":
+        warnings.warn("backbone='resnet20' is deprecated and will be removed in 0.3; use "
+                      "'cifar_resnet20'", FutureWarning, stacklevel=3)
+        return "cifar_resnet20"
+    if backbone not in BACKBONE_NAMES:
+        raise ExperimentInputError(f"backbone must be one of {list(BACKBONE_NAMES)}, got "
+                                   f"{backbone!r}")
+    return backbone
+
+
+def backbone_features(backbone, layer, quick, pooling=None, seed=0):
+    """A fitted-on-demand feature transformer for ``backbone`` ("cifar_resnet20" or "vgg16")."""
+    if backbone == "cifar_resnet20":
         if quick:  # random weights, a shallow net: seconds
             return CifarResNetFeatures(8, layer=layer, pooling=pooling, random_state=seed)
         return CifarResNetFeatures(20, layer=layer, weights=pretrained_weights_path(),
@@ -32,7 +48,8 @@ def backbone_features(backbone, layer, quick, pooling=None, seed=0):
     if backbone == "vgg16":
         return VGGFeatures(layer, weights=None if quick else "DEFAULT", resize=32,
                            pooling=pooling, random_state=seed)
-    raise ExperimentInputError(f"backbone must be 'resnet20' or 'vgg16', got {backbone!r}")
+    raise ExperimentInputError(f"backbone must be one of {list(BACKBONE_NAMES)}, got "
+                               f"{backbone!r}")
 
 
 @register_experiment(
@@ -41,10 +58,12 @@ def backbone_features(backbone, layer, quick, pooling=None, seed=0):
                 "100 / 1,000 / 10,000 images (1,000 test images); table + accuracy-vs-k plot",
     reference="report 002: best k 12 / 17 / 17 -> 0.27 / 0.524 / 0.599 (VGG16 CIFAR-100 "
               "features on CIFAR-10)")
-def knn_k_sweep(out, quick=False, dataset="cifar10", backbone="resnet20", seed=0, verbose=1):
+def knn_k_sweep(out, quick=False, dataset="cifar10", backbone="cifar_resnet20", seed=0,
+                verbose=1):
+    backbone = canonical_backbone(backbone)
     X_tr, y_tr, X_te, y_te, _ = load_train_test("digits" if quick else dataset,
                                                 random_state=seed)
-    layer = "avgpool" if backbone == "resnet20" else "fc7"
+    layer = "avgpool" if backbone == "cifar_resnet20" else "fc7"
     sizes = (10, 30) if quick else (10, 100, 1000)   # per class: 100 / 1,000 / 10,000 images
     ks = range(1, 11) if quick else range(1, 41)
     test_idx = np.random.RandomState(seed).permutation(len(y_te))[:1000]
@@ -74,14 +93,15 @@ def knn_k_sweep(out, quick=False, dataset="cifar10", backbone="resnet20", seed=0
     description="LinearSVC per layer (and backbone truncated after 1/2/3 stages, or VGG16 "
                 "after 3/4/5 blocks) of a pretrained net, global-average-pooled",
     reference="report 003: truncated VGG16 3/4/5 conv blocks -> 29.74% .. 71.29% (Caltech-256)")
-def pretrained_layer_probes(out, quick=False, dataset="cifar10", backbone="resnet20",
+def pretrained_layer_probes(out, quick=False, dataset="cifar10", backbone="cifar_resnet20",
                             n_train=5000, seed=0, verbose=1):
+    backbone = canonical_backbone(backbone)
     X_tr, y_tr, X_te, y_te, _ = load_train_test("digits" if quick else dataset,
                                                 random_state=seed)
     per_class = 30 if quick else max(1, n_train // len(np.unique(y_tr)))
     X_tr, y_tr = subsample(X_tr, y_tr, per_class, random_state=seed)
     X_te, y_te = X_te[:2000], y_te[:2000]
-    layers = (["layer1", "layer2", "layer3", "avgpool"] if backbone == "resnet20"
+    layers = (["layer1", "layer2", "layer3", "avgpool"] if backbone == "cifar_resnet20"
               else ["pool3", "pool4", "pool5"])
     rows = []
     for layer in tqdm(layers, desc="layers", disable=not verbose):

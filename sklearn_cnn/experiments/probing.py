@@ -6,7 +6,7 @@ from .._input import check_images
 from ..architectures import build_network, resolve_architecture
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
-from ..features._extract import check_layers
+from .._layers import check_layers
 from ..plot import embedding, learning_curves, probe_accuracy, save_figure
 from ..probing import default_probes, layer_features, probe_layers
 from . import ExperimentInputError, fit_or_load, register_experiment, write_table

@@ -14,7 +14,7 @@ from ..datasets import load_train_test, subsample
 from ..plot import figure, save_figure, weight_histogram_progression
 from ..transfer import TransferClassifier
 from . import fit_or_load, register_experiment, write_table
-from .pretrained import backbone_features
+from .pretrained import backbone_features, canonical_backbone
 
 
 def _data(quick, dataset, seed):
@@ -41,10 +41,11 @@ def _curves(histories, out, name, title, x="epoch", y="test_acc"):
                 "after k steps (k = 100, 1,000, 2,500), only the later stages trained",
     reference="report 000, task 3: frozen 0.792, retrain 0.8639, refine-after-k close to "
               "retrain; conv 3-4 trained ~ retrain")
-def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", epochs=16,
+def transfer_strategies(out, quick=False, dataset="mnist", backbone="cifar_resnet20", epochs=16,
                         batch_size=32, lr=1e-4, refine_steps=(100, 1000, 2500),
                         n_train: int | None = None,
                         seed=0, verbose=1):
+    backbone = canonical_backbone(backbone)
     # Report 000 ran Adam 1e-4, batch 128, 10,000 steps (VGG16 -> CIFAR-10); the default
     # here keeps its lr and its k values with batch 32 and ~3,400 steps (ResNet-20 -> MNIST).
     X_tr, y_tr, X_te, y_te, _ = _data(quick, dataset, seed)
@@ -53,18 +54,18 @@ def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", 
     elif n_train is not None:  # a stratified subset, for a shorter run
         X_tr, y_tr = subsample(X_tr, y_tr, max(1, n_train // len(set(y_tr))),
                                random_state=seed)
-    later = "from:layer3" if backbone == "resnet20" else "from:conv3_1"
+    later = "from:layer3" if backbone == "cifar_resnet20" else "from:conv3_1"
     ks = (5, 10) if quick else tuple(refine_steps)
     runs = {"frozen": dict(train_layers="none"), "retrain": dict(train_layers="all"),
             **{f"refine_after_{k}": dict(unfreeze_after_steps=k) for k in ks},
             "later_stages": dict(train_layers=later)}
-    first_conv = "conv1" if backbone == "resnet20" else "conv1_1"
+    first_conv = "conv1" if backbone == "cifar_resnet20" else "conv1_1"
     rows, histories, fitted = [], {}, {}
     for name, params in runs.items():
         # The first conv layer's weights per epoch: they move only once it is trained.
         record = [] if name == "frozen" else [RecordWeightHistograms(first_conv)]
         clf = TransferClassifier(backbone_features(backbone, "avgpool" if backbone ==
-                                                   "resnet20" else "pool4", quick, seed=seed),
+                                                   "cifar_resnet20" else "pool4", quick, seed=seed),
                                  head=(256,), max_epochs=epochs, lr=1e-3 if quick else lr,
                                  batch_size=batch_size, weight_decay=0.05,
                                  l2_convention="tf_l2_loss", init="gaussian",
@@ -103,8 +104,9 @@ def transfer_strategies(out, quick=False, dataset="mnist", backbone="resnet20", 
     description="only a new last layer trained on a frozen pretrained backbone, with 100 / "
                 "1,000 / 10,000 training images",
     reference="report 002: 0.45 / 0.553 / 0.582 test accuracy (VGG16 CIFAR-100 -> CIFAR-10)")
-def transfer_last_layer(out, quick=False, dataset="mnist", backbone="resnet20", epochs=20,
+def transfer_last_layer(out, quick=False, dataset="mnist", backbone="cifar_resnet20", epochs=20,
                         seed=0, verbose=1):
+    backbone = canonical_backbone(backbone)
     X_tr, y_tr, X_te, y_te, _ = _data(quick, dataset, seed)
     sizes = (5, 20) if quick else (10, 100, 1000)  # per class
     n_classes = len(set(y_tr))
@@ -113,7 +115,7 @@ def transfer_last_layer(out, quick=False, dataset="mnist", backbone="resnet20", 
         per_class = min(per_class, int(pd.Series(y_tr).value_counts().min()))
         Xs, ys = subsample(X_tr, y_tr, per_class, random_state=seed)
         clf = TransferClassifier(backbone_features(backbone, "avgpool" if backbone ==
-                                                   "resnet20" else "fc7", quick, seed=seed),
+                                                   "cifar_resnet20" else "fc7", quick, seed=seed),
                                  head=(), max_epochs=2 if quick else epochs, lr=1e-3,
                                  batch_size=32, validation_fraction=None, random_state=seed,
                                  verbose=verbose)
@@ -133,12 +135,13 @@ def transfer_last_layer(out, quick=False, dataset="mnist", backbone="resnet20", 
     description="backbone truncated after successive stages (ResNet-20: 1/2/3 stages; VGG16: "
                 "3/4/5 conv blocks) + a fc(1000) head trained on the frozen features",
     reference="report 003: VGG16 3/4/5 conv blocks -> 29.74% / ... / 71.29% (Caltech-256)")
-def truncated_backbones(out, quick=False, dataset="mnist", backbone="resnet20", epochs=5,
+def truncated_backbones(out, quick=False, dataset="mnist", backbone="cifar_resnet20", epochs=5,
                         seed=0, verbose=1):
+    backbone = canonical_backbone(backbone)
     X_tr, y_tr, X_te, y_te, _ = _data(quick, dataset, seed)
     if quick:
         X_tr, y_tr, X_te, y_te = X_tr[:300], y_tr[:300], X_te[:100], y_te[:100]
-    layers = (["layer1", "layer2", "layer3"] if backbone == "resnet20"
+    layers = (["layer1", "layer2", "layer3"] if backbone == "cifar_resnet20"
               else ["pool3", "pool4", "pool5"])
     rows, histories = [], {}
     for layer in layers:

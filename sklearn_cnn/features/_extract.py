@@ -1,118 +1,22 @@
-"""The one feature-extraction path: batched forward passes to named layers.
+"""The feature transformers' memo of extracted features, and their feature names.
 
-Every feature transformer (trained CNNs, pretrained torchvision models, CIFAR
-ResNets) hands a module with a ``forward_features(x, layers) -> {name: tensor}``
-method to :func:`extract_features`, which runs it in batches under
-``torch.inference_mode()``, pools conv maps, flattens and concatenates.
+Extraction itself (batched ``forward_intermediates`` to named layers, pooling,
+flattening) is :func:`sklearn_cnn._layers.extract_features`, the one path;
+:func:`cached_extract` runs it through an in-process memo.
 """
 
 import collections
 import hashlib
-import numbers
 
 import joblib
 import numpy as np
 import torch
-from torch.nn import functional as F
+
+from .._layers import (check_layers, check_pooling, extract_features,  # noqa: F401
+                       pool_and_flatten)
 
 __all__ = ["check_pooling", "pool_and_flatten", "extract_features", "cached_extract",
            "feature_names", "TransformCache", "check_layers", "weights_fingerprint"]
-
-
-def _malloc_trim():
-    """glibc's malloc_trim, or a no-op elsewhere.
-
-    glibc raises its mmap threshold after large frees, so the per-batch buffers
-    of a long extraction pile up in the heap and RSS grows with n although
-    nothing is kept; trimming after each batch keeps the peak at the output
-    plus a constant.
-    """
-    try:
-        import ctypes
-
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: trim(0)
-
-
-_TRIM = _malloc_trim()
-
-POOLINGS = (None, "avg", "max")
-
-
-def check_pooling(pooling):
-    """Validate ``pooling``: None, "avg", "max" or a positive int k (k x k adaptive avg)."""
-    if pooling in POOLINGS:
-        return pooling
-    if isinstance(pooling, numbers.Integral) and not isinstance(pooling, bool) and pooling >= 1:
-        return int(pooling)
-    raise ValueError(f"pooling must be None, 'avg', 'max' or a positive int k (k x k adaptive "
-                     f"average pooling), got {pooling!r}")
-
-
-def check_layers(layer, valid, param_name="layer"):
-    """``layer`` (str or list of str) -> list of names, checked against ``valid``."""
-    layers = [layer] if isinstance(layer, str) else layer
-    if not isinstance(layers, (list, tuple)) or not layers or \
-            not all(isinstance(name, str) for name in layers):
-        raise TypeError(f"{param_name} must be a layer name or a non-empty list of layer "
-                        f"names, got {layer!r}")
-    unknown = [name for name in layers if name not in valid]
-    if unknown:
-        raise ValueError(f"unknown {param_name} {unknown[0]!r}; valid layer names: "
-                         f"{list(valid)}")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"{param_name} lists a layer twice: {list(layers)}")
-    return list(layers)
-
-
-def pool_and_flatten(t, pooling):
-    """Shrink (n, C, H, W) maps with ``pooling``, then flatten to (n, features)."""
-    if t.dim() == 4:
-        if pooling == "avg":
-            t = t.mean(dim=(2, 3))
-        elif pooling == "max":
-            t = t.amax(dim=(2, 3))
-        elif pooling is not None:
-            t = F.adaptive_avg_pool2d(t, pooling)
-    return t.reshape(t.shape[0], -1)
-
-
-def extract_features(module, images, layers, *, pooling=None, batch_size=256, device="cpu",
-                     preprocess=None):
-    """Concatenated, flattened outputs of ``layers`` for float32 images (n, C, H, W).
-
-    ``images`` is an array or an :class:`~sklearn_cnn._input.ImageBatches`.
-
-    ``module.forward_features`` must stop after the deepest requested layer,
-    so nothing beyond it is computed. ``preprocess`` (tensor -> tensor) runs on
-    each batch first (resizing, normalisation). Returns float32 (n, features)
-    and the list of per-layer feature counts.
-    """
-    was_training = module.training
-    module.eval()
-    out, sizes, n = None, None, len(images)
-    try:
-        with torch.inference_mode():
-            for start in range(0, n, batch_size):
-                x = torch.from_numpy(images[start:start + batch_size]).to(device)
-                if preprocess is not None:
-                    x = preprocess(x)
-                if x.dim() == 4:  # oneDNN's CPU convolutions are faster on NHWC memory
-                    x = x.contiguous(memory_format=torch.channels_last)
-                outs = module.forward_features(x, layers)
-                parts = [pool_and_flatten(outs[name], pooling) for name in layers]
-                sizes = [p.shape[1] for p in parts]
-                batch = torch.cat(parts, dim=1).float().cpu().numpy()
-                if out is None:  # filled in place: peak memory = the output + one batch
-                    out = np.empty((n, batch.shape[1]), dtype=np.float32)
-                out[start:start + len(batch)] = batch
-                del x, outs, parts, batch
-                _TRIM()
-    finally:
-        module.train(was_training)
-    return out, sizes
 
 
 def weights_fingerprint(module):

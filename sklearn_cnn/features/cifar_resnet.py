@@ -16,9 +16,9 @@ from torch.nn import functional as F
 
 from .._base import seed_from, torch_seed
 from ._extract import check_layers
-from .pretrained import NetworkFeatures, Preprocess, load_state_dict
+from .base import IMAGENET_MEAN, IMAGENET_STD, NetworkFeatures, Preprocess, load_state_dict
 
-__all__ = ["CifarResNet", "CifarResNetFeatures", "CIFAR_MEAN", "CIFAR_STD",
+__all__ = ["CifarResNet", "CifarResNetFeatures", "IMAGENET_MEAN", "IMAGENET_STD",
            "RESNET20_WEIGHTS", "pretrained_weights_path"]
 
 # The checkpoint of akamaster/pytorch_resnet_cifar10 behind the "cifar_resnet20" backbone.
@@ -27,9 +27,18 @@ RESNET20_WEIGHTS = "resnet20-12fca82f.th"
 # The normalisation the akamaster/pytorch_resnet_cifar10 checkpoints were trained with: its
 # trainer.py uses ImageNet's mean and std. Measured with resnet20 on the shared JPEG CIFAR-10
 # test set: 0.8103 accuracy with these, 0.8079 with CIFAR's own statistics
-# (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010).
-CIFAR_MEAN = (0.485, 0.456, 0.406)
-CIFAR_STD = (0.229, 0.224, 0.225)
+# (0.4914, 0.4822, 0.4465) / (0.2023, 0.1994, 0.2010). Hence IMAGENET_MEAN / IMAGENET_STD.
+_RENAMED = {"CIFAR_MEAN": "IMAGENET_MEAN", "CIFAR_STD": "IMAGENET_STD"}  # they never were CIFAR's
+
+
+def __getattr__(name):  # the old names, for one release
+    if name in _RENAMED:
+        import warnings
+
+        warnings.warn(f"{name} is deprecated and will be removed in 0.3 (it holds ImageNet's "
+                      f"statistics); use {_RENAMED[name]}", FutureWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pretrained_weights_path(file_name=RESNET20_WEIGHTS):
@@ -119,7 +128,7 @@ class CifarResNetFeatures(NetworkFeatures):
     Layers: ``conv1`` (after its batch norm and ReLU), ``layer1``,
     ``layer2``, ``layer3``, ``avgpool`` (64 features) and ``logits`` (the 10
     class scores; their argmax is the network's prediction). Images are
-    normalised with :data:`CIFAR_MEAN` / :data:`CIFAR_STD`; grayscale images
+    normalised with :data:`IMAGENET_MEAN` / :data:`IMAGENET_STD`; grayscale images
     are repeated to 3 channels. The network is fully convolutional, so any
     image size works (it was trained on 32x32).
 
@@ -142,7 +151,7 @@ class CifarResNetFeatures(NetworkFeatures):
         Read ``weights`` files with ``torch.load(weights_only=False)``, which
         can run code stored in the file; only for files you trust. By default
         only tensors and plain containers are read (see
-        :func:`~sklearn_cnn.features.pretrained.load_state_dict`).
+        :func:`~sklearn_cnn.features.base.load_state_dict`).
 
     Attributes
     ----------
@@ -207,7 +216,7 @@ class CifarResNetFeatures(NetworkFeatures):
         return check_layers(self.layer, names)  # layer=None -> the TypeError naming it
 
     def _preprocess(self, model):
-        return Preprocess(CIFAR_MEAN, CIFAR_STD)
+        return Preprocess(IMAGENET_MEAN, IMAGENET_STD)
 
     def _too_small_hint(self):
         return "upsample the images"

@@ -140,12 +140,12 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
             raise ValueError(f"the wrapped {type(cnn).__name__} was refit with another network "
                              f"since LayerFeatures.fit (layers {self.layers_} no longer give "
                              f"{self.feature_sizes_} features); call fit again")
-        images = cnn._images(X, lazy=True)
+        view = cnn.layer_view()
         # Keyed on the weights, not on this fit: the wrapped estimator can be refit or
         # trained further under a refit=False transformer.
-        return cached_extract(weights_fingerprint(net), net, images, self.layers_,
-                              pooling=self.pooling, batch_size=self.batch_size,
-                              device=cnn.device)
+        return cached_extract(weights_fingerprint(net), view.module, view.images(X, lazy=True),
+                              self.layers_, pooling=self.pooling, batch_size=self.batch_size,
+                              device=view.device)
 
     def get_feature_names_out(self, input_features=None):
         """``<layer>_<i>`` for every output feature."""

@@ -2,84 +2,11 @@
 
 import numpy as np
 
-from .._input import check_images, check_positive_int
+from .._input import check_positive_int
+from .._layers import check_layers, layer_view_of
 from ._common import _to_display, figure
 
 __all__ = ["filters", "activations", "weight_histograms", "weight_histogram_progression"]
-
-
-class _TorchView:
-    """The torch side of a fitted estimator, in one shape for the figures below.
-
-    ``module`` has ``forward_features(x, layers) -> {name: tensor}``; ``names``
-    are its layer names in forward order; ``images(X)`` converts user images
-    to float32 (n, C, H, W); ``preprocess`` (or None) runs on each batch
-    before the module; ``candidates[name]`` are the submodule paths of
-    ``root`` that may hold a layer's parameters, most specific first.
-    """
-
-    def __init__(self, module, names, images, preprocess, root, candidates, classes=None):
-        self.module, self.names, self.images = module, list(names), images
-        self.preprocess, self.root, self.candidates = preprocess, root, candidates
-        self.classes = classes
-
-    def submodule(self, name, accept):
-        """The first candidate submodule of layer ``name`` for which ``accept`` holds."""
-        for path in self.candidates.get(name, ()):
-            try:
-                m = self.root.get_submodule(path)
-            except AttributeError:
-                continue
-            if accept(m):
-                return m
-        return None
-
-    def device(self):
-        p = next(self.module.parameters(), None)
-        return p.device if p is not None else "cpu"
-
-
-def _torch_view(estimator, param="estimator"):
-    """A :class:`_TorchView` of a fitted CNNClassifier-like estimator, a
-    feature transformer exposing ``model_.model`` (CifarResNetFeatures,
-    VGGFeatures, ...) or a bare :class:`~sklearn_cnn.architectures.Network`."""
-    import torch
-    from sklearn.utils.validation import check_is_fitted
-
-    if isinstance(estimator, torch.nn.Module) and hasattr(estimator, "layer_names") and \
-            hasattr(estimator, "forward_features"):
-        net = estimator
-        shape = net.output_shapes["input"]
-        return _TorchView(net, net.layer_names,
-                          lambda X: check_images(X, expected_shape=shape, name="image"),
-                          None, net, {n: [n] for n in net.layer_names})
-    module = getattr(estimator, "module_", None)  # the property raises before fit
-    if module is not None and hasattr(module, "forward_features") and \
-            hasattr(estimator, "layer_names_"):
-        to_images = getattr(estimator, "_images", None) or (lambda X: check_images(
-            X, expected_shape=getattr(estimator, "image_shape_", None), name="image"))
-        return _TorchView(module, estimator.layer_names_, to_images, None, module,
-                          {n: [n] for n in estimator.layer_names_},
-                          classes=getattr(estimator, "classes_", None))
-    model = getattr(estimator, "model_", None)
-    if model is not None and hasattr(model, "forward_features") and hasattr(model, "nodes") \
-            and isinstance(getattr(model, "model", None), torch.nn.Module):
-        nodes = dict(model.nodes)
-        shape = getattr(estimator, "image_shape_", None)
-        return _TorchView(
-            model, list(nodes),
-            lambda X: check_images(X, expected_shape=shape, name="image",
-                                   estimator=type(estimator).__name__),
-            getattr(estimator, "preprocess_", None), model.model,
-            # "conv1" of a ResNet is the node "relu" (after BN + ReLU): the conv itself is
-            # the submodule named like the layer
-            {name: [node, name] for name, node in nodes.items()})
-    if hasattr(estimator, "fit") and hasattr(estimator, "get_params"):
-        check_is_fitted(estimator)  # NotFittedError (a ValueError) for unfitted ones
-    raise TypeError(
-        f"{param} must be a fitted CNNClassifier (or another estimator exposing a torch "
-        f"module as module_ with layer_names_, or model_.model like CifarResNetFeatures / "
-        f"VGGFeatures), got {type(estimator).__name__}")
 
 
 def _grid_shape(n, max_cols=8):
@@ -129,7 +56,7 @@ def filters(estimator, layer="conv1", max_filters=64, *, channel=0):
     """
     import torch
 
-    view = _torch_view(estimator)
+    view = layer_view_of(estimator)
     max_filters = check_positive_int(max_filters, "max_filters")
     is_conv = lambda m: isinstance(m, torch.nn.Conv2d)  # noqa: E731
     valid = [n for n in view.names if view.submodule(n, is_conv) is not None]
@@ -236,9 +163,7 @@ def activations(estimator, image, layers=("conv1",), max_maps=16, *, cmap="virid
     """
     import torch
 
-    from ..features._extract import check_layers
-
-    view = _torch_view(estimator)
+    view = layer_view_of(estimator)
     layers = check_layers(layers, view.names, "layers")
     max_maps = check_positive_int(max_maps, "max_maps")
     x = _single_image(view, image)
@@ -247,10 +172,10 @@ def activations(estimator, image, layers=("conv1",), max_maps=16, *, cmap="virid
     module.eval()
     try:
         with torch.inference_mode():
-            t = torch.from_numpy(x).to(view.device())
+            t = torch.from_numpy(x).to(view.device)
             if view.preprocess is not None:
                 t = view.preprocess(t)
-            outs = module.forward_features(t, layers)
+            outs = module.forward_intermediates(t, layers)
             maps = {name: outs[name][0].float().cpu().numpy() for name in layers}
     finally:
         module.train(was_training)
@@ -347,7 +272,7 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
     """
     import torch
 
-    view = _torch_view(estimator)
+    view = layer_view_of(estimator)
     bins = check_positive_int(bins, "bins")
     with_params = _param_layers(view)
     if layers is None:
@@ -357,8 +282,6 @@ def weight_histograms(estimator, layers=None, bins=50, *, density=False):
             raise ValueError(f"{type(estimator).__name__} has no conv or dense layers; pass "
                              f"layers from {list(with_params)}")
     else:
-        from ..features._extract import check_layers
-
         layers = check_layers(layers, view.names, "layers")
         empty = [n for n in layers if n not in with_params]
         if empty:

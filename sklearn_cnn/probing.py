@@ -96,7 +96,8 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     -------
     table : pandas.DataFrame
         One row per (layer, probe): layer, probe, n_features, train_score,
-        test_score, fit_seconds.
+        test_score, fit_seconds; ``table.attrs["extract_seconds"]`` is the time
+        the features of both sets took.
     estimator : CNNClassifier
         Only with ``return_estimator=True``.
 
@@ -121,8 +122,10 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     probes = default_probes() if probes is None else probes
     if not isinstance(probes, dict) or not probes:
         raise TypeError("probes must be a non-empty dict {name: classifier}")
+    start = time.perf_counter()
     train = layer_features(estimator, X_train, layers, pooling=pooling)
     test = layer_features(estimator, X_test, layers, pooling=pooling)
+    extract_seconds = time.perf_counter() - start
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     score_idx = np.arange(len(y_train))
     if train_score_samples is not None and len(y_train) > train_score_samples:
@@ -143,4 +146,5 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
                      "test_score": float(probe.score(test[layer], y_test)),
                      "fit_seconds": seconds})
     table = pd.DataFrame(rows)
+    table.attrs["extract_seconds"] = extract_seconds  # both feature sets, every layer
     return (table, estimator) if return_estimator else table

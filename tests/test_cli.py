@@ -16,7 +16,14 @@ def test_probe_quick_writes_every_file(tmp_path, capsys):
             "tsne_flatten.png", "tsne_fc1.png", "tsne_fc2.png", "cnn.joblib", "COMPLETE"} <= names
     table = pd.read_csv(tmp_path / "probe.csv")
     assert set(table["layer"]) == {"flatten", "fc1", "fc2", "logits"}
-    assert "| layer" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| layer" in out and "time per stage (peak memory" in out
+    stages = pd.read_csv(tmp_path / "stages.csv")
+    assert stages["stage"].tolist() == ["loading", "training", "extraction", "probe linear_svc",
+                                        "probe knn", "t-SNE", "total (incl. scoring, figures)"]
+    assert (stages["seconds"] >= 0).all()
+    assert stages["seconds"].iloc[-1] >= stages["seconds"].iloc[:-1].sum() - 1e-6
+    assert 0 < stages["peak_rss_gb"].iloc[-1] < 24
 
 
 @pytest.mark.parametrize("argv,match", [

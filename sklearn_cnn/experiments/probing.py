@@ -1,5 +1,9 @@
 """Layer-probing experiments (reference report 000, task 1) and the main job."""
 
+import resource
+import sys
+import time
+
 import pandas as pd
 
 from .._input import check_images
@@ -28,8 +32,10 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     without training (so only the probes and figures run again);
     ``reuse_model=False`` trains from the start.
     """
+    started = time.perf_counter()
     X_tr, y_tr, X_te, y_te, names = load_train_test(dataset, root=data_root,
                                                     random_state=seed)
+    stages = [("loading", time.perf_counter() - started)]
     if quick:
         epochs, X_tr, y_tr = min(epochs, 2), X_tr[:600], y_tr[:600]
         X_te, y_te = X_te[:300], y_te[:300]
@@ -52,6 +58,9 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                              "train_score": clf.score(X_tr, y_tr),
                              "test_score": clf.score(X_te, y_te),
                              "fit_seconds": fit_seconds}])
+    stages += [("training", fit_seconds), ("extraction", table.attrs["extract_seconds"])]
+    stages += [(f"probe {name}", float(table.loc[table["probe"] == name, "fit_seconds"].sum()))
+               for name in dict.fromkeys(table["probe"])]
     table = pd.concat([table, cnn_row], ignore_index=True)
     write_table(table, out, "probe")
     save_figure(learning_curves(clf, title=f"{preset} on {dataset}", reference=reference),
@@ -60,6 +69,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                                title=f"Which layer of {preset} separates {dataset}?"),
                 out / "probe_accuracy.png")
     if tsne:
+        tsne_start = time.perf_counter()
         probed = list(dict.fromkeys(table["layer"][table["probe"] != "cnn"]))
         n = 150 if quick else 2000
         feats = layer_features(clf, X_te[:n], probed)
@@ -68,7 +78,24 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                             title=f"t-SNE of {layer} ({preset}, {dataset} test)",
                             random_state=seed)
             save_figure(fig, out / f"tsne_{layer}.png")
+        stages.append(("t-SNE", time.perf_counter() - tsne_start))
+    _write_stages(stages, time.perf_counter() - started, out, verbose)
     return table
+
+
+def _write_stages(stages, total, out, verbose):
+    """``stages.csv``: seconds per stage of a run (probes: fitting only) and its peak memory."""
+    # ru_maxrss: kilobytes on Linux, bytes on macOS
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+        2 ** 30 if sys.platform == "darwin" else 2 ** 20)
+    table = pd.DataFrame(stages + [("total (incl. scoring, figures)", total)],
+                         columns=["stage", "seconds"])
+    table.attrs["peak_rss_gb"] = peak
+    write_table(table.assign(peak_rss_gb=[None] * (len(table) - 1) + [round(peak, 3)]),
+                out, "stages")
+    if verbose:
+        print(f"time per stage (peak memory {peak:.2f} GB): " + ", ".join(
+            f"{stage} {seconds:.1f} s" for stage, seconds in stages + [("total", total)]))
 
 
 @register_experiment(

@@ -96,8 +96,8 @@ class LayerView:
     >>> view = clf.layer_view()
     >>> view.names[:3]
     ['input', 'conv1', 'bn1']
-    >>> view.extract(d.images[:5], ["conv1"], pooling="avg").shape
-    (5, 16)
+    >>> view.extract(d.images[:5], ["conv1"], pooling="avg").shape  # conv1's 32 channels
+    (5, 32)
     """
 
     def __init__(self, module, images, *, preprocess=None, classes=None, device="cpu"):

@@ -182,7 +182,7 @@ def load_image_folder(path, split=None, *, image_size=None, mode=None):
     ...     os.makedirs(f"{root}/train/{cls}")
     ...     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(f"{root}/train/{cls}/0.png")
     >>> b = load_image_folder(root, split="train")
-    >>> b.images.shape, list(b.target_names)
+    >>> b.images.shape, [str(name) for name in b.target_names]
     ((2, 4, 4, 3), ['cat', 'dog'])
     """
     path = _check_folder_args(path, mode)

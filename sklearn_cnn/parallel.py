@@ -6,7 +6,7 @@ cluster. Each worker process must use few torch threads, or ``workers x
 threads`` exceeds the cores and everything slows down:
 
 >>> from dask.distributed import Client, LocalCluster     # doctest: +SKIP
->>> cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)
+>>> cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True)  # doctest: +SKIP
 >>> client = Client(cluster)                               # doctest: +SKIP
 >>> client.register_plugin(TorchThreads(1))                # doctest: +SKIP
 >>> with joblib.parallel_backend("dask"):                  # doctest: +SKIP

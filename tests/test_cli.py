@@ -103,7 +103,7 @@ def test_unwritable_out_is_a_one_line_error(tmp_path, capsys):
 def test_internal_errors_keep_their_traceback(tmp_path, monkeypatch, capsys):
     from sklearn_cnn import CNNClassifier
 
-    def broken_fit(self, X, y):
+    def broken_fit(self, X, y, **fit_params):
         raise ValueError("shapes (3,) and (4,) not aligned")  # a bug, not the user's input
 
     monkeypatch.setattr(CNNClassifier, "fit", broken_fit)

@@ -52,7 +52,9 @@ def _fit_rows(configs, data, out, seed, verbose, quick, references=None):
                      "valid_acc": float(hist["valid_acc"].iloc[kept]),
                      "test_acc": float(np.mean(clf.classes_[proba.argmax(1)] == y_te)),
                      # report 000 states the maximum over its run of the test accuracy
-                     "test_acc_max": float(hist["test_acc"].max()),
+                     # (NaN for a run trained without test curves, e.g. a reused checkpoint)
+                     "test_acc_max": float(hist["test_acc"].max()) if "test_acc" in hist
+                     else float("nan"),
                      "test_top5_acc": top_k_accuracy_score(y_te, proba, k=min(5, proba.shape[1] - 1),
                                                            labels=clf.classes_),
                      "fit_seconds": fit_seconds,

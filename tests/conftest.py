@@ -12,7 +12,10 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 def digits():
     from sklearn_cnn.datasets import load_digits_images
 
-    return load_digits_images()
+    d = load_digits_images()
+    for a in (d.images, d.target):  # shared by every test: none may change it in place
+        a.setflags(write=False)
+    return d
 
 
 @pytest.fixture(scope="session")

@@ -157,8 +157,8 @@ def test_layer_probes_table_layout(tmp_path):
 
     wide = run_experiment("layer_probes", tmp_path, quick=True, verbose=0)
     assert set(wide.columns) == {"layer", "probe", "l2_fc", "no_l2"}
-    assert wide["layer"].tolist() == ["flatten", "fc1", "fc2", "logits"]
-    assert wide["probe"].tolist() == ["logistic"] * 3 + ["cnn"]
+    assert wide["layer"].tolist() == ["flatten"] * 2 + ["fc1"] * 2 + ["fc2"] * 2 + ["logits"]
+    assert wide["probe"].tolist() == ["linear_svc", "logistic"] * 3 + ["cnn"]
     assert (tmp_path / "no_l2" / "tsne_fc1.png").exists()
 
 

@@ -181,8 +181,18 @@ def test_bad_parameters(small_digits, params, match):
 
 
 def test_fast_path_channels_last_trains_the_same_embedder(small_digits):
-    X, y, Xt, _ = small_digits
+    from sklearn_cnn.metrics import precision_at_1
+
+    X, y, Xt, yt = small_digits
+    # Another memory layout, the same arithmetic: the same network computes the same
+    # embedding up to float rounding ...
+    untrained = {fp: SiameseEmbedder(fast_path=fp, **{**FAST, "max_epochs": 0}).fit(X, y)
+                 for fp in (None, "channels_last")}
+    np.testing.assert_allclose(untrained["channels_last"].transform(Xt),
+                               untrained[None].transform(Xt), atol=1e-5)
+    # ... and training, where the rounding differences grow step by step (how much depends
+    # on the convolution kernels oneDNN picks, which the full test suite's earlier tests
+    # were seen to change), reaches the same retrieval quality.
     ref = SiameseEmbedder(**FAST).fit(X, y)
     fast = SiameseEmbedder(fast_path="channels_last", **FAST).fit(X, y)
-    # Another memory layout, the same arithmetic: the same embedding up to rounding.
-    np.testing.assert_allclose(fast.transform(Xt), ref.transform(Xt), atol=1e-3)
+    assert abs(precision_at_1(fast.transform(Xt), yt) - precision_at_1(ref.transform(Xt), yt)) < 0.1

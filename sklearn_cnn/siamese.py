@@ -314,8 +314,9 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Embeddings of ``X`` (L2-normalised when ``normalize_embeddings``), float32
         (n, embedding_dim)."""
-        layer = "l2norm" if "l2norm" in self.layer_view().names else "embedding"
-        return self.layer_view().extract(X, [layer], batch_size=256)
+        view = self.layer_view()
+        layer = "l2norm" if "l2norm" in view.names else "embedding"
+        return view.extract(X, [layer], batch_size=256)
 
     def pair_loss(self, X, y, random_state=0):
         """Mean pair loss on pairs drawn from (X, y) as in training (e.g. a test loss)."""

@@ -6,11 +6,9 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
-from ._input import check_images
 from ._layers import LayerAccessMixin, pool_and_flatten
 from ._params import Param, count, declare, real
 from .callbacks import UnfreezeAtStep
@@ -283,9 +281,7 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
 
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):
-        check_is_fitted(self, "net_")
-        images = check_images(X, expected_shape=self.image_shape_, estimator=type(self).__name__,
-                              lazy=self.fast_frozen_, integer_fit=self.integer_input_)
+        images = self._images(X, lazy=self.fast_frozen_)  # checked as fit checked X
         if self.fast_frozen_:  # the backbone converts batch by batch
             return torch.from_numpy(self.backbone_.transform(X))
         return torch.from_numpy(images)

@@ -282,8 +282,8 @@ class _CholeskyPreconditioner:
         self.fraction = None
 
     def update(self, active, done):
-        fraction = float(active[:, ~done].mean()) if bool((~done).any()) else 1.0
-        fraction = max(fraction, 1e-3)
+        # called only while some class still runs (the Newton loop returns once all are done)
+        fraction = max(float(active[:, ~done].mean()), 1e-3)
         if self.fraction is not None and 0.8 <= fraction / self.fraction <= 1.25:
             return
         self.fraction = fraction

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
@@ -282,8 +281,8 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
 
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):
-        check_is_fitted(self, "net_")  # before fast_frozen_ is read
-        images = self._images(X, lazy=self.fast_frozen_)  # checked as fit checked X
+        # _images checks that fit ran (NotFittedError) before anything fitted is used
+        images = self._images(X, lazy=getattr(self, "fast_frozen_", False))
         if self.fast_frozen_:  # the backbone converts batch by batch
             return torch.from_numpy(self.backbone_.transform(X))
         return torch.from_numpy(images)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from sklearn_cnn import CNNClassifier
+from sklearn_cnn.architectures import layers
 from sklearn_cnn.architectures import (apply_overrides, architecture_info, build_network, conv,
                                        dense, dense_block, flatten, list_architectures, maxpool,
                                        resolve_architecture)
@@ -71,7 +72,7 @@ def test_overrides_single_and_per_layer():
     specs = resolve_architecture("mnist_5x5")
     out = apply_overrides(specs, kernel_size=3, stride=[1, 2, 1], filters=8)
     convs = [s for s in out if s["type"] == "conv"]
-    assert [s["kernel"] for s in convs] == [3, 3, 3]
+    assert [s["kernel_size"] for s in convs] == [3, 3, 3]
     assert [s["stride"] for s in convs] == [1, 2, 1]
     assert [s["filters"] for s in convs] == [8, 8, 8]
     with pytest.raises(ValueError, match="stride has 2 values but the architecture has 3 conv"):
@@ -84,7 +85,9 @@ def test_overrides_single_and_per_layer():
     ([{"type": "conv", "filters": 2, "kernal": 3}], r"unknown key\(s\) \['kernal'\]"),
     ([{"type": "conv", "filters": 0}], "filters must be a positive int"),
     ([{"type": "conv", "filters": 2, "padding": "full"}], "padding must be 'same', 'valid'"),
-    ([{"type": "dropout", "p": 1.5}], r"p must be a float in \[0, 1\)"),
+    ([{"type": "dropout", "dropout": 1.5}], r"dropout must be a float in \[0, 1\)"),
+    ([{"type": "conv", "filters": 2, "kernel": 3, "kernel_size": 3}],
+     "gives both 'kernel' and 'kernel_size'"),
     ([{"type": "dense", "units": 3, "activation": "swish"}], "activation must be one of"),
     ([conv(2, name="a"), conv(2, name="a")], "repeats layer name 'a'"),
     ([], "empty list"),
@@ -92,6 +95,32 @@ def test_overrides_single_and_per_layer():
 def test_bad_layer_specs_raise_clear_errors(spec, match):
     with pytest.raises(ValueError, match=match):
         resolve_architecture(spec)
+
+
+@pytest.mark.parametrize("old, new", [
+    ({"type": "conv", "filters": 2, "kernel": 5},
+     {"type": "conv", "filters": 2, "kernel_size": 5}),
+    ({"type": "maxpool", "size": 3}, {"type": "maxpool", "kernel_size": 3}),
+    ({"type": "avgpool", "size": 3}, {"type": "avgpool", "kernel_size": 3}),
+    ({"type": "dropout", "p": 0.2}, {"type": "dropout", "dropout": 0.2}),
+])
+def test_old_spec_keys_are_deprecated_aliases(old, new):
+    """The spec keys are the estimators' overriding parameters' names (kernel_size, dropout);
+    the old keys give the same network with a FutureWarning."""
+    with pytest.warns(FutureWarning, match=f"key '{next(iter(set(old) - set(new)))}' is "
+                                           "deprecated"):
+        got = resolve_architecture([old])
+    assert got == resolve_architecture([new])
+
+
+def test_spec_helpers_take_the_old_keywords_with_a_warning():
+    with pytest.warns(FutureWarning, match="use 'kernel_size'"):
+        assert conv(4, kernel=5) == conv(4, kernel_size=5)
+    with pytest.warns(FutureWarning, match="use 'dropout'"):
+        assert layers.dropout(p=0.1) == layers.dropout(0.1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'kernal'"):
+        conv(4, kernal=5)
+
 
 
 def test_spec_must_be_list_of_dicts():

@@ -284,7 +284,7 @@ def test_grid_search_over_kernel_and_stride(small_digits):
     assert len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.kernel_size in (3, 5)
     convs = [s for s in search.best_estimator_.module_.specs if s["type"] == "conv"]
-    assert {s["kernel"] for s in convs} == {search.best_params_["kernel_size"]}
+    assert {s["kernel_size"] for s in convs} == {search.best_params_["kernel_size"]}
 
 
 def test_clone_keeps_params_not_fit():

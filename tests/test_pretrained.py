@@ -37,11 +37,11 @@ def no_download(monkeypatch):
 
 
 def test_vgg_layer_names_and_shapes(rgb32):
-    names = VGGFeatures.available_layers("vgg11")
+    names = VGGFeatures(arch="vgg11").available_layers()
     assert names[:3] == ["conv1_1", "relu1_1", "pool1"]
     assert {"conv5_2", "pool5", "fc6", "relu6", "fc7", "relu7", "fc8"} <= set(names)
-    assert "conv5_3" in VGGFeatures.available_layers("vgg16")
-    assert "bn1_1" in VGGFeatures.available_layers("vgg11_bn")
+    assert "conv5_3" in VGGFeatures(arch="vgg16").available_layers()
+    assert "bn1_1" in VGGFeatures(arch="vgg11_bn").available_layers()
     f = VGGFeatures("pool4", arch="vgg11", weights=None, random_state=0).fit(rgb32)
     Z = f.transform(rgb32)
     assert Z.shape == (6, 512 * 2 * 2) and Z.dtype == np.float32
@@ -52,7 +52,7 @@ def test_vgg_layer_names_and_shapes(rgb32):
 
 
 def test_resnet_layers_pooling_and_names(rgb32):
-    assert ResNetFeatures.available_layers() == [
+    assert ResNetFeatures().available_layers() == [
         "conv1", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
     expected = {None: 128 * 4 * 4, "avg": 128, "max": 128, 2: 128 * 2 * 2}
     for pooling, size in expected.items():
@@ -108,6 +108,8 @@ def test_generic_torchvision_layers(rgb32):
                             pooling="avg", random_state=0).fit(rgb32)
     assert f.transform(rgb32).shape == (6, 64 + 128)
     layers = f.available_layers()
+    assert layers == clone(f).available_layers()  # the same names before fit, no weights
+    assert layers == f.layer_view().names
     assert layers.index("layer1.1.relu_1") < layers.index("layer1") < layers.index("layer2.0.conv1")
     assert f.layers_ == ["layer1", "layer2.0.relu_1"]
     assert TorchvisionFeatures("resnet18", weights=None).fit(rgb32).layers_ == ["flatten"]
@@ -363,3 +365,13 @@ def test_feature_extractor_input_rules(rgb32):
         f.transform(pd.DataFrame(rgb32.reshape(len(rgb32), -1)))
     with pytest.warns(UserWarning, match="CifarResNetFeatures was fit on integer images"):
         f.transform(rgb32.astype(np.float32))
+
+
+def test_available_layers_on_the_class_is_deprecated():
+    with pytest.warns(FutureWarning, match=r"call it on an estimator: VGGFeatures\(arch=\.\.\.\)"):
+        names = VGGFeatures.available_layers("vgg16")
+    assert names == VGGFeatures(arch="vgg16").available_layers()
+    with pytest.warns(FutureWarning, match="on the class is deprecated"):
+        assert CifarResNetFeatures.available_layers() == CifarResNetFeatures().available_layers()
+    with pytest.raises(ValueError, match="arch must be one of"):
+        VGGFeatures(arch="vgg7").available_layers()

@@ -1,7 +1,7 @@
 """Layer specs (plain dicts) and the torch modules they become.
 
 A network is a list of layer specs, each a dict with a ``"type"`` key, e.g.
-``{"type": "conv", "filters": 16, "kernel": 3}``. The helper functions below
+``{"type": "conv", "filters": 16, "kernel_size": 3}``. The helper functions below
 (:func:`conv`, :func:`maxpool`, :func:`dense`, ...) build those dicts and
 document every key. :func:`build_network` turns a list of specs into a
 :class:`Network`, whose layers carry one stable name each (``conv1``,
@@ -12,6 +12,7 @@ other part of sklearn_cnn uses.
 import copy
 import math
 import numbers
+import warnings
 
 import torch
 from torch import nn
@@ -40,24 +41,28 @@ ACTIVATIONS = {
 # --------------------------------------------------------------------------
 # spec helpers: each returns the dict it documents
 # --------------------------------------------------------------------------
-def conv(filters, kernel=3, stride=1, padding="same", activation="relu", bias=True, name=None):
+def conv(filters, kernel_size=3, stride=1, padding="same", activation="relu", bias=True,
+         name=None, **renamed):
     """2-D convolution followed by an activation.
 
     ``padding`` is an int, ``"same"`` (output size ceil(input / stride), as in
-    Keras/TensorFlow, also for stride > 1) or ``"valid"`` (no padding).
+    Keras/TensorFlow, also for stride > 1) or ``"valid"`` (no padding). The keys are the
+    names of the estimators' overriding parameters (``kernel_size``, ``stride``, ...).
     """
-    return _spec("conv", name, filters=filters, kernel=kernel, stride=stride,
-                 padding=padding, activation=activation, bias=bias)
+    return _spec("conv", name, renamed, filters=filters, kernel_size=kernel_size,
+                 stride=stride, padding=padding, activation=activation, bias=bias)
 
 
-def maxpool(size=2, stride=None, padding=0, name=None):
-    """Max pooling; ``stride`` defaults to ``size``; ``padding`` int or "same"."""
-    return _spec("maxpool", name, size=size, stride=stride, padding=padding)
+def maxpool(kernel_size=2, stride=None, padding=0, name=None, **renamed):
+    """Max pooling; ``stride`` defaults to ``kernel_size``; ``padding`` int or "same"."""
+    return _spec("maxpool", name, renamed, kernel_size=kernel_size, stride=stride,
+                 padding=padding)
 
 
-def avgpool(size=2, stride=None, padding=0, name=None):
-    """Average pooling; ``stride`` defaults to ``size``; ``padding`` int or "same"."""
-    return _spec("avgpool", name, size=size, stride=stride, padding=padding)
+def avgpool(kernel_size=2, stride=None, padding=0, name=None, **renamed):
+    """Average pooling; ``stride`` defaults to ``kernel_size``; ``padding`` int or "same"."""
+    return _spec("avgpool", name, renamed, kernel_size=kernel_size, stride=stride,
+                 padding=padding)
 
 
 def global_avgpool(name=None):
@@ -70,9 +75,10 @@ def batchnorm(activation=None, name=None):
     return _spec("batchnorm", name, activation=activation)
 
 
-def dropout(p=0.5, name=None):
-    """Dropout with drop probability ``p``."""
-    return _spec("dropout", name, p=p)
+def dropout(dropout=0.5, name=None, **renamed):
+    """Dropout with drop probability ``dropout`` (the estimators' ``dropout`` parameter
+    overrides it)."""
+    return _spec("dropout", name, renamed, dropout=dropout)
 
 
 def flatten(name=None):
@@ -99,22 +105,39 @@ def inception(b1, b3_reduce, b3, b5_reduce, b5, pool_proj, name=None):
                  b5_reduce=b5_reduce, b5=b5, pool_proj=pool_proj)
 
 
-def _spec(type_, name, **params):
+def _spec(type_, name, renamed=None, **params):
+    for old, value in (renamed or {}).items():
+        new = RENAMED_KEYS.get(type_, {}).get(old)
+        if new is None:
+            raise TypeError(f"{type_}() got an unexpected keyword argument {old!r}")
+        _warn_renamed(type_, old, new)
+        params[new] = value
     spec = {"type": type_, **params}
     if name is not None:
         spec["name"] = name
     return spec
 
 
+# Spec keys before 0.2 -> their names now (the estimators' overriding parameters); the old
+# ones work with a FutureWarning until 0.3.
+RENAMED_KEYS = {"conv": {"kernel": "kernel_size"}, "maxpool": {"size": "kernel_size"},
+                "avgpool": {"size": "kernel_size"}, "dropout": {"p": "dropout"}}
+
+
+def _warn_renamed(type_, old, new):
+    warnings.warn(f"the {type_} layer key {old!r} is deprecated since 0.2 and will be removed "
+                  f"in 0.3; use {new!r}", FutureWarning, stacklevel=4)
+
+
 LAYER_TYPES = {
     # type: (name prefix, numbered?, defaults, required keys)
-    "conv": ("conv", True, dict(kernel=3, stride=1, padding="same", activation="relu",
+    "conv": ("conv", True, dict(kernel_size=3, stride=1, padding="same", activation="relu",
                                 bias=True), ("filters",)),
-    "maxpool": ("pool", True, dict(size=2, stride=None, padding=0), ()),
-    "avgpool": ("pool", True, dict(size=2, stride=None, padding=0), ()),
+    "maxpool": ("pool", True, dict(kernel_size=2, stride=None, padding=0), ()),
+    "avgpool": ("pool", True, dict(kernel_size=2, stride=None, padding=0), ()),
     "gap": ("gap", False, {}, ()),
     "batchnorm": ("bn", True, dict(activation=None), ()),
-    "dropout": ("dropout", True, dict(p=0.5), ()),
+    "dropout": ("dropout", True, dict(dropout=0.5), ()),
     "flatten": ("flatten", False, {}, ()),
     "dense": ("fc", True, dict(activation="relu"), ("units",)),
     "dense_block": ("block", True, dict(layers=2, growth=12, bottleneck=48,
@@ -156,6 +179,14 @@ def normalize_spec(architecture, param_name="architecture"):
                 f"{sorted(LAYER_TYPES)}"
             )
         prefix, numbered, defaults, required = LAYER_TYPES[type_]
+        for old, new in RENAMED_KEYS.get(type_, {}).items():
+            if old in spec:
+                if new in spec:
+                    raise ValueError(f"{param_name}[{i}] ({type_}) gives both {old!r} and "
+                                     f"{new!r}; {old!r} is the old name of {new!r}: give "
+                                     f"{new!r} only")
+                _warn_renamed(type_, old, new)
+                spec[new] = spec.pop(old)
         allowed = set(defaults) | set(required) | {"type", "name"}
         unknown = set(spec) - allowed
         if unknown:
@@ -199,7 +230,7 @@ def _check_values(spec, where):
 
     t = spec["type"]
     if t == "conv":
-        for k in ("filters", "kernel", "stride"):
+        for k in ("filters", "kernel_size", "stride"):
             positive_int(k)
         pad = spec["padding"]
         if not (pad in ("same", "valid") or (isinstance(pad, numbers.Integral)
@@ -207,7 +238,7 @@ def _check_values(spec, where):
             raise ValueError(f"{where}: padding must be 'same', 'valid' or an int >= 0, "
                              f"got {pad!r}")
     elif t in ("maxpool", "avgpool"):
-        positive_int("size")
+        positive_int("kernel_size")
         positive_int("stride", allow_none=True)
         pad = spec["padding"]
         if not (pad in ("same", "valid") or (isinstance(pad, numbers.Integral)
@@ -215,9 +246,9 @@ def _check_values(spec, where):
             raise ValueError(f"{where}: padding must be 'same', 'valid' or an int >= 0, "
                              f"got {pad!r}")
     elif t == "dropout":
-        p = spec["p"]
-        if not isinstance(p, numbers.Real) or not 0 <= p < 1:
-            raise ValueError(f"{where}: p must be a float in [0, 1), got {p!r}")
+        p = spec["dropout"]
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p < 1:
+            raise ValueError(f"{where}: dropout must be a float in [0, 1), got {p!r}")
     elif t == "dense":
         positive_int("units")
     elif t == "dense_block":
@@ -246,11 +277,11 @@ def apply_overrides(specs, *, kernel_size=None, stride=None, padding=None, filte
     convs = [s for s in specs if s["type"] == "conv"]
     drops = [s for s in specs if s["type"] == "dropout"]
     for key, value, targets, what in (
-        ("kernel", kernel_size, convs, "kernel_size"),
+        ("kernel_size", kernel_size, convs, "kernel_size"),
         ("stride", stride, convs, "stride"),
         ("padding", padding, convs, "padding"),
         ("filters", filters, convs, "filters"),
-        ("p", dropout, drops, "dropout"),
+        ("dropout", dropout, drops, "dropout"),
     ):
         if value is None:
             continue
@@ -258,7 +289,7 @@ def apply_overrides(specs, *, kernel_size=None, stride=None, padding=None, filte
             if len(value) != len(targets):
                 raise ValueError(
                     f"{what} has {len(value)} values but the architecture has "
-                    f"{len(targets)} {'conv' if key != 'p' else 'dropout'} layers"
+                    f"{len(targets)} {'dropout' if key == 'dropout' else 'conv'} layers"
                 )
             values = list(value)
         else:
@@ -316,16 +347,16 @@ class Conv(nn.Conv2d):
 class Pool(nn.Module):
     """Max or average pooling with int or TF-"same" padding."""
 
-    def __init__(self, kind, size, stride, padding):
+    def __init__(self, kind, kernel_size, stride, padding):
         super().__init__()
-        self.kind, self.size = kind, size
-        self.stride = stride or size
+        self.kind, self.kernel_size = kind, kernel_size
+        self.stride = stride or kernel_size
         self.padding = padding
 
     def forward(self, x):
         if self.padding == "same":
-            top, bottom = _same_pads(x.shape[-2], self.size, self.stride)
-            left, right = _same_pads(x.shape[-1], self.size, self.stride)
+            top, bottom = _same_pads(x.shape[-2], self.kernel_size, self.stride)
+            left, right = _same_pads(x.shape[-1], self.kernel_size, self.stride)
             value = float("-inf") if self.kind == "max" else 0.0
             if top or bottom or left or right:
                 x = F.pad(x, (left, right, top, bottom), value=value)
@@ -333,11 +364,12 @@ class Pool(nn.Module):
         else:
             pad = 0 if self.padding == "valid" else self.padding
         if self.kind == "max":
-            return F.max_pool2d(x, self.size, self.stride, pad)
-        return F.avg_pool2d(x, self.size, self.stride, pad)
+            return F.max_pool2d(x, self.kernel_size, self.stride, pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, pad)
 
     def extra_repr(self):
-        return f"{self.kind}, size={self.size}, stride={self.stride}, padding={self.padding!r}"
+        return (f"{self.kind}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding!r}")
 
 
 class GlobalAvgPool(nn.Module):
@@ -442,16 +474,16 @@ def _make_layer(spec, in_shape):
             f"with flat output of shape {in_shape}; move it before 'flatten'/'dense'/'gap'"
         )
     if t == "conv":
-        return Conv(c, spec["filters"], spec["kernel"], spec["stride"], spec["padding"],
+        return Conv(c, spec["filters"], spec["kernel_size"], spec["stride"], spec["padding"],
                     spec["activation"], spec["bias"])
     if t in ("maxpool", "avgpool"):
-        return Pool(t[:3], spec["size"], spec["stride"], spec["padding"])
+        return Pool(t[:3], spec["kernel_size"], spec["stride"], spec["padding"])
     if t == "gap":
         return GlobalAvgPool()
     if t == "batchnorm":
         return BatchNorm(c, spec["activation"])
     if t == "dropout":
-        return nn.Dropout(spec["p"])
+        return nn.Dropout(spec["dropout"])
     if t == "flatten":
         return nn.Flatten()
     if t == "dense":

@@ -13,7 +13,9 @@ build the network and name its layers.
 import numbers
 import os
 import re
+import types
 import uuid
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -261,6 +263,31 @@ def _unreadable_weights(source, param_name, exc, trusted):
                       "a file written by torch.save, or it is corrupt or truncated.")
 
 
+class _InstanceQuery:
+    """A method of instances that, called on the class (the 0.1 classmethod
+    ``VGGFeatures.available_layers("vgg11")``), warns and answers for the class's default
+    estimator with that model: one signature, ``estimator.available_layers()``."""
+
+    def __init__(self, method):
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, obj, cls):
+        if obj is not None:
+            return types.MethodType(self.method, obj)
+
+        def on_the_class(model=None):
+            estimator = cls()
+            warnings.warn(f"{cls.__name__}.available_layers() on the class is deprecated since "
+                          f"0.2 and will be removed in 0.3; call it on an estimator: "
+                          f"{cls.__name__}({estimator._model_param()}=...).available_layers()",
+                          FutureWarning, stacklevel=2)
+            if model is not None:
+                estimator.set_params(**{estimator._model_param(): model})
+            return estimator.available_layers()
+        return on_the_class
+
+
 class NetworkFeatures(TransformerMixin, BaseEstimator):
     """Base class of the network-feature transformers (not for direct use).
 
@@ -280,6 +307,31 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
 
     def _default_layers(self, names):
         return [names[-2]]
+
+    def _skeleton(self):  # pragma: no cover - abstract
+        """The network without weights, for its layer names (on the meta device: free)."""
+        raise NotImplementedError
+
+    def _model_param(self):
+        """The parameter that picks the network (``model``, ``arch``, ``depth``)."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    @_InstanceQuery
+    def available_layers(self):
+        """The names ``layer`` accepts, in network order, for this estimator's network
+        (fitted or not: unfitted, no weights are loaded).
+
+        After ``fit`` they are ``layer_view().names`` (the one layer-access path).
+
+        Examples
+        --------
+        >>> from sklearn_cnn import VGGFeatures
+        >>> VGGFeatures(arch="vgg11").available_layers()[:3]
+        ['conv1_1', 'relu1_1', 'pool1']
+        """
+        if hasattr(self, "model_"):
+            return list(self.model_.nodes)
+        return list(self._layer_nodes(self._skeleton()))
 
     def _preprocess(self, model):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -184,10 +184,11 @@ class CifarResNetFeatures(NetworkFeatures):
         self.random_state = random_state
         self.trust_weights_file = trust_weights_file
 
-    @classmethod
-    def available_layers(cls):
-        """Layer names, in network order."""
-        return list(cls.LAYERS)
+    def _model_param(self):
+        return "depth"
+
+    def _skeleton(self):
+        return None  # the names do not depend on the depth
 
     def _build_model(self):
         d = self.depth

@@ -9,7 +9,6 @@ import os
 from collections import OrderedDict
 
 import torch
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._base import seed_from, torch_seed
@@ -138,10 +137,21 @@ class TorchvisionFeatures(NetworkFeatures):
                 nodes.setdefault(prefix, prefix)
         return nodes
 
-    def available_layers(self):
-        """Valid layer names of the fitted model, in network order."""
-        check_is_fitted(self, "model_")
-        return list(self.model_.nodes)
+    def _checked_model_name(self):
+        from torchvision.models import list_models
+
+        name = self._model_name()
+        if not isinstance(name, str) or name not in list_models():
+            raise ValueError(f"{self._model_param()} must be a torchvision classification model "
+                             f"name, got {name!r}; see torchvision.models.list_models()")
+        return name
+
+    def _skeleton(self):
+        from torchvision.models import get_model
+
+        name = self._checked_model_name()
+        with torch.device("meta"):  # no memory, no initialisation
+            return get_model(name, weights=None)
 
     # -----------------------------------------------------------------------
     def _resolve_weights(self):
@@ -170,12 +180,9 @@ class TorchvisionFeatures(NetworkFeatures):
                         f"state_dict, or None; got {weights!r}")
 
     def _build_model(self):
-        from torchvision.models import get_model, list_models
+        from torchvision.models import get_model
 
-        name = self._model_name()
-        if not isinstance(name, str) or name not in list_models():
-            raise ValueError(f"{self._model_param()} must be a torchvision classification model "
-                             f"name, got {name!r}; see torchvision.models.list_models()")
+        name = self._checked_model_name()
         check_resize(self.resize)
         weights = self._resolve_weights()
         if weights is None:
@@ -241,18 +248,6 @@ class _NamedTorchvisionFeatures(TorchvisionFeatures):
 
     def _default_layers(self, names):  # layer has a default in the front-ends
         return check_layers(self.layer, names)
-
-    @classmethod
-    def available_layers(cls, arch=None):
-        """Layer names of ``arch`` (default: the class's default arch), in network order."""
-        from torchvision.models import get_model
-
-        arch = arch or cls.DEFAULT_ARCH
-        if arch not in cls.ARCHS:
-            raise ValueError(f"arch must be one of {list(cls.ARCHS)}, got {arch!r}")
-        with torch.device("meta"):  # no memory, no initialisation
-            model = get_model(arch, weights=None)
-        return list(cls._names(model))
 
 
 class VGGFeatures(_NamedTorchvisionFeatures):

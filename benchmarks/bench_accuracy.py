@@ -63,7 +63,7 @@ EXPERIMENTS = {
     "pretrained_layer_probes": (
         "pretrained_layer_probes", "report 003: accuracy vs depth of a pretrained backbone",
         "VGG16 3 / 4 / 5 blocks (Caltech-256): 0.297 … 0.713",
-        lambda t: f"{' / '.join(t['layer'])}: {_fmt(t['test_score'])}"),
+        lambda t: f"{' / '.join(t['layer'])}: {_fmt(t['test_acc'])}"),
     "truncated_backbones": (
         "truncated_backbones", "report 003: truncated backbone + fc(1000) head",
         "VGG16 3 / 4 / 5 blocks (Caltech-256): 0.297 … 0.713",

@@ -18,7 +18,7 @@ from ._layers import check_layers
 from .features.layer import default_probe_layers
 from .linear_probe import LinearProbe
 
-__all__ = ["probe_layers", "default_probes", "layer_features"]
+__all__ = ["probe_layers", "default_probes", "resolve_probes", "layer_features"]
 
 
 def default_probes(random_state=0, names=("linear_svc", "knn")):
@@ -54,6 +54,33 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
     return {name: factories[name]() for name in names}
 
 
+def resolve_probes(probes, random_state=0):
+    """``{name: classifier}`` from ``probes`` in any of its forms, the same everywhere
+    (``probe_layers``, ``run_probe``, the experiments, ``--probes``): None (the defaults),
+    one standard name or a list of them (:func:`default_probes`), or a dict
+    ``{name: classifier}`` of your own (used as it is).
+
+    Examples
+    --------
+    >>> sorted(resolve_probes("knn")) == sorted(resolve_probes(["knn"]))
+    True
+    """
+    if probes is None:
+        return default_probes(random_state)
+    if isinstance(probes, dict):
+        if not probes:
+            raise ValueError("probes is an empty dict; give at least one {name: classifier}")
+        bad = [name for name, p in probes.items() if not hasattr(p, "fit")]
+        if bad:
+            raise TypeError(f"probes must map names to classifiers (with fit); {bad} do not")
+        return probes
+    if isinstance(probes, str) or (isinstance(probes, (list, tuple))
+                                   and all(isinstance(n, str) for n in probes)):
+        return default_probes(random_state, probes)
+    raise TypeError(f"probes must be None, a probe name, a list of names or a dict "
+                    f"{{name: classifier}}, got {probes!r}")
+
+
 def layer_features(estimator, X, layers, *, pooling=None, batch_size=256):
     """{layer: float32 features} for a fitted CNNClassifier, in one forward pass per batch."""
     return estimator.layer_view().extract(X, layers, pooling=pooling, batch_size=batch_size,
@@ -75,11 +102,12 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     layers : list of str, default=None
         Layers to probe; None probes every layer from ``flatten`` (or ``gap``)
         on, except dropout, batch-norm and ``logits``.
-    probes : dict of {name: estimator}, default=None
-        scikit-learn classifiers to train on each layer's features; None uses
-        :func:`default_probes` (one-vs-rest LinearSVC and 5-NN).
+    probes : str, list of str or dict of {name: classifier}, default=None
+        The probes to train on each layer's features: standard names (see
+        :func:`default_probes`) or your own scikit-learn classifiers; None: the
+        one-vs-rest linear SVC and 5-NN (see :func:`resolve_probes`).
     cv : int or CV splitter, default=None
-        When given, ``train_score`` is the cross-validated accuracy on the
+        When given, ``train_acc`` is the cross-validated accuracy on the
         training features; otherwise the accuracy on the training data itself.
     pooling : {None, "avg", "max"} or int, default=None
         Pool conv feature maps before probing (see :class:`LayerFeatures`).
@@ -95,8 +123,8 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     Returns
     -------
     table : pandas.DataFrame
-        One row per (layer, probe): layer, probe, n_features, train_score,
-        test_score, fit_seconds; ``table.attrs["extract_seconds"]`` is the time
+        One row per (layer, probe): layer, probe, n_features, train_acc,
+        test_acc, fit_seconds; ``table.attrs["extract_seconds"]`` is the time
         the features of both sets took.
     estimator : CNNClassifier
         Only with ``return_estimator=True``.
@@ -119,9 +147,7 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     if layers is None:
         layers = default_probe_layers(estimator.layer_names_)
     layers = check_layers(layers, estimator.layer_names_, "layers")
-    probes = default_probes() if probes is None else probes
-    if not isinstance(probes, dict) or not probes:
-        raise TypeError("probes must be a non-empty dict {name: classifier}")
+    probes = resolve_probes(probes)
     start = time.perf_counter()
     train = layer_features(estimator, X_train, layers, pooling=pooling)
     test = layer_features(estimator, X_test, layers, pooling=pooling)
@@ -138,12 +164,12 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
         start = time.perf_counter()
         probe.fit(train[layer], y_train)
         seconds = time.perf_counter() - start
-        train_score = (cross_val_score(clone(probes[name]), train[layer], y_train, cv=cv).mean()
+        train_acc = (cross_val_score(clone(probes[name]), train[layer], y_train, cv=cv).mean()
                        if cv is not None else probe.score(train[layer][score_idx],
                                                           y_train[score_idx]))
         rows.append({"layer": layer, "probe": name, "n_features": train[layer].shape[1],
-                     "train_score": float(train_score),
-                     "test_score": float(probe.score(test[layer], y_test)),
+                     "train_acc": float(train_acc),
+                     "test_acc": float(probe.score(test[layer], y_test)),
                      "fit_seconds": seconds})
     table = pd.DataFrame(rows)
     table.attrs["extract_seconds"] = extract_seconds  # both feature sets, every layer

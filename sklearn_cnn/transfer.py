@@ -96,15 +96,15 @@ class TransferNet(LayerAccessMixin, nn.Module):
         return self
 
 
-def make_head(in_features, hidden, n_classes, dropout):
-    """fc(hidden[0]) - ReLU - [dropout] - ... - fc(n_classes)."""
+def make_head(in_features, hidden, n_outputs, dropout):
+    """fc(hidden[0]) - ReLU - [dropout] - ... - fc(n_outputs) (as ``build_network``'s)."""
     layers, width = [], in_features
     for units in hidden:
         layers += [nn.Linear(width, units), nn.ReLU()]
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = units
-    layers.append(nn.Linear(width, n_classes))
+    layers.append(nn.Linear(width, n_outputs))
     return nn.Sequential(*layers)
 
 

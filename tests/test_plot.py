@@ -64,7 +64,7 @@ def test_probe_accuracy_bars_per_layer_and_probe():
 
     table = pd.DataFrame({"layer": ["flatten", "flatten", "fc1", "fc1", "logits"],
                           "probe": ["linear_svc", "knn", "linear_svc", "knn", "cnn"],
-                          "test_score": [0.6, 0.5, 0.75, 0.7, 0.8]})
+                          "test_acc": [0.6, 0.5, 0.75, 0.7, 0.8]})
     fig = probe_accuracy(table, chance=0.1)
     ax = fig.axes[0]
     heights = sorted(round(b.get_height(), 3) for b in ax.patches)

@@ -8,12 +8,12 @@ def test_probe_layers_table(small_digits):
     X, y, Xt, yt = small_digits
     cnn = CNNClassifier("cifar_3x3", max_epochs=3, verbose=0, random_state=0)
     table, fitted = probe_layers(cnn, X, y, Xt, yt, verbose=0, return_estimator=True)
-    assert list(table.columns) == ["layer", "probe", "n_features", "train_score", "test_score",
+    assert list(table.columns) == ["layer", "probe", "n_features", "train_acc", "test_acc",
                                    "fit_seconds"]
     assert table["layer"].unique().tolist() == ["flatten", "fc1", "fc2"]
     assert table["probe"].unique().tolist() == ["linear_svc", "knn"]
     assert table.set_index(["layer", "probe"]).loc[("fc1", "knn"), "n_features"] == 64
-    assert (table["test_score"] > 0.5).all()
+    assert (table["test_acc"] > 0.5).all()
     assert not hasattr(cnn, "net_") and hasattr(fitted, "net_")  # the argument is not fitted
 
 
@@ -23,9 +23,19 @@ def test_probe_layers_custom_probes_cv_and_fitted_net(small_digits):
     table = probe_layers(cnn, X, y, Xt, yt, layers=["conv3"], pooling="avg", cv=3,
                          probes={"1nn": KNeighborsClassifier(1)}, verbose=0)
     assert table.shape[0] == 1 and table.loc[0, "n_features"] == 16
-    assert table.loc[0, "train_score"] < 1.0  # cross-validated, not 1-NN on its own data
+    assert table.loc[0, "train_acc"] < 1.0  # cross-validated, not 1-NN on its own data
     with pytest.raises(ValueError, match="unknown layers 'fc7'"):
         probe_layers(cnn, X, y, Xt, yt, layers=["fc7"], verbose=0)
+    # probes by name, the same form as the experiments' and --probes
+    by_name = probe_layers(cnn, X, y, Xt, yt, layers=["conv3"], pooling="avg", probes="knn",
+                           verbose=0)
+    assert by_name["probe"].tolist() == ["knn"]
+    for bad, error, match in [({}, ValueError, "empty dict"),
+                              ({"x": 3}, TypeError, r"map names to classifiers"),
+                              (3, TypeError, "probes must be None, a probe name"),
+                              (["knn", "svm"], ValueError, r"unknown probe\(s\) \['svm'\]")]:
+        with pytest.raises(error, match=match):
+            probe_layers(cnn, X, y, Xt, yt, layers=["conv3"], probes=bad, verbose=0)
 
 
 def test_default_probes_by_name():

@@ -111,8 +111,8 @@ def pretrained_layer_probes(out, quick=False, dataset="cifar10", backbone="cifar
         svm = make_pipeline(StandardScaler(), LinearSVC(max_iter=5000, random_state=seed))
         svm.fit(F_tr, y_tr)
         rows.append({"layer": layer, "n_features": F_tr.shape[1], "n_train": len(y_tr),
-                     "train_score": svm.score(F_tr, y_tr),
-                     "test_score": svm.score(feats.transform(X_te), y_te),
+                     "train_acc": svm.score(F_tr, y_tr),
+                     "test_acc": svm.score(feats.transform(X_te), y_te),
                      "fit_seconds": time.perf_counter() - start})
     table = pd.DataFrame(rows)
     write_table(table, out, "pretrained_layer_probes")
@@ -120,8 +120,8 @@ def pretrained_layer_probes(out, quick=False, dataset="cifar10", backbone="cifar
 
     fig, axes = figure()
     ax = axes[0, 0]
-    ax.plot(table["layer"], table["test_score"], marker="o", label="test")
-    ax.plot(table["layer"], table["train_score"], marker="o", ls="--", label="train")
+    ax.plot(table["layer"], table["test_acc"], marker="o", label="test")
+    ax.plot(table["layer"], table["train_acc"], marker="o", ls="--", label="train")
     ax.set_xlabel("backbone truncated after")
     ax.set_ylabel("LinearSVC accuracy")
     ax.set_title(f"{backbone} layers, {'digits' if quick else dataset}")

@@ -12,7 +12,7 @@ from ..classifier import CNNClassifier
 from ..datasets import load_train_test
 from .._layers import check_layers
 from ..plot import embedding, learning_curves, probe_accuracy, save_figure
-from ..probing import default_probes, layer_features, probe_layers
+from ..probing import layer_features, probe_layers, resolve_probes
 from . import ExperimentInputError, fit_or_load, register_experiment, write_table
 
 __all__ = ["run_probe"]
@@ -40,7 +40,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
         epochs, X_tr, y_tr = min(epochs, 2), X_tr[:600], y_tr[:600]
         X_te, y_te = X_te[:300], y_te[:300]
     try:  # the user's choices, checked before training rather than after it
-        probes = default_probes(seed, probes)
+        probes = resolve_probes(probes, seed)
         if layers is not None:
             network = build_network(resolve_architecture(preset),
                                     check_images(X_tr[:1]).shape[1:], len(names))
@@ -55,8 +55,8 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                               probes=probes,
                               return_estimator=True, verbose=verbose)
     cnn_row = pd.DataFrame([{"layer": "logits", "probe": "cnn", "n_features": len(names),
-                             "train_score": clf.score(X_tr, y_tr),
-                             "test_score": clf.score(X_te, y_te),
+                             "train_acc": clf.score(X_tr, y_tr),
+                             "test_acc": clf.score(X_te, y_te),
                              "fit_seconds": fit_seconds}])
     stages += [("training", fit_seconds), ("extraction", table.attrs["extract_seconds"])]
     stages += [(f"probe {name}", float(table.loc[table["probe"] == name, "fit_seconds"].sum()))
@@ -139,7 +139,7 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
         tables.append(t.assign(regularization=label))
     table = pd.concat(tables, ignore_index=True)
     wide = table.pivot_table(index=["layer", "probe"], columns="regularization",
-                             values="test_score", sort=False).reset_index()
+                             values="test_acc", sort=False).reset_index()
     wide.columns.name = None
     write_table(table, out, "layer_probes_long")
     write_table(wide, out, "layer_probes")

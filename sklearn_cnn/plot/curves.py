@@ -85,7 +85,7 @@ def probe_accuracy(table, *, title=None, chance=None):
     """Test accuracy per layer and probe: which layer separates the classes, at a glance.
 
     ``table`` is :func:`~sklearn_cnn.probe_layers`' (columns layer, probe,
-    test_score; rows in forward order). A row with probe ``"cnn"`` (the network's
+    test_acc; rows in forward order). A row with probe ``"cnn"`` (the network's
     own accuracy, as ``sklearn-cnn probe`` adds it) is drawn as a dashed line;
     ``chance`` (e.g. 0.1) as a dotted one. Bars are labelled with their value.
     """
@@ -98,7 +98,7 @@ def probe_accuracy(table, *, title=None, chance=None):
     for j, probe in enumerate(probes):
         part = probes_rows[probes_rows["probe"] == probe].set_index("layer")
         xs = [i + (j - (len(probes) - 1) / 2) * width for i in range(len(layers))]
-        values = [float(part["test_score"].get(layer, float("nan"))) for layer in layers]
+        values = [float(part["test_acc"].get(layer, float("nan"))) for layer in layers]
         bars = ax.bar(xs, values, width=width * 0.95, label=probe)
         for bar, v in zip(bars, values):
             if v == v:  # not NaN
@@ -106,8 +106,8 @@ def probe_accuracy(table, *, title=None, chance=None):
                             ha="center", va="bottom", fontsize=7)
     cnn = table[table["probe"] == "cnn"]
     if len(cnn):
-        ax.axhline(float(cnn["test_score"].iloc[0]), color="black", ls="--", lw=1,
-                   label=f"CNN itself {float(cnn['test_score'].iloc[0]):.3f}")
+        ax.axhline(float(cnn["test_acc"].iloc[0]), color="black", ls="--", lw=1,
+                   label=f"CNN itself {float(cnn['test_acc'].iloc[0]):.3f}")
     if chance is not None:
         ax.axhline(chance, color="grey", ls=":", lw=1, label=f"chance {chance:.2f}")
     ax.set_xticks(range(len(layers)))

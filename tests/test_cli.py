@@ -162,6 +162,29 @@ def test_layer_probes_table_layout(tmp_path):
     assert (tmp_path / "no_l2" / "tsne_fc1.png").exists()
 
 
+def test_layer_probes_table_gathers_the_runs_finished_before(tmp_path):
+    """``runs=no_l2`` then ``runs=l2_fc`` (two background jobs) give the table of both; a
+    run's probe table older than its network is left out, never mixed in."""
+    import os
+
+    from sklearn_cnn.experiments import run_experiment
+
+    run_experiment("layer_probes", tmp_path, quick=True, runs="no_l2", probes="logistic",
+                   verbose=0)
+    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
+                          probes="logistic", verbose=0)
+    assert set(wide.columns) == {"layer", "probe", "l2_fc", "no_l2"}
+    no_l2 = pd.read_csv(tmp_path / "no_l2" / "probe.csv").set_index(["layer", "probe"])
+    assert wide.set_index(["layer", "probe"])["no_l2"].to_dict() == no_l2["test_acc"].to_dict()
+    # a newer network than its probe table (retrained, not yet re-probed): left out
+    model = tmp_path / "no_l2" / "cnn.joblib"
+    later = os.stat(tmp_path / "no_l2" / "probe.csv").st_mtime + 10
+    os.utime(model, (later, later))
+    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
+                          probes="logistic", verbose=0)
+    assert set(wide.columns) == {"layer", "probe", "l2_fc"}
+
+
 def test_console_script_entry_point():
     import shutil
 

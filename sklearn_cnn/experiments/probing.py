@@ -98,6 +98,30 @@ def _write_stages(stages, total, out, verbose):
             f"{stage} {seconds:.1f} s" for stage, seconds in stages + [("total", total)]))
 
 
+# Result-table columns before 0.2 (probe tables written by earlier versions).
+_OLD_COLUMNS = {"train_score": "train_acc", "test_score": "test_acc"}
+
+
+def _earlier_runs(out, labels, verbose):
+    """The probe tables of runs not asked for this time that finished before (so that
+    ``--set runs=l2_fc`` still writes a table with both runs): a run's ``probe.csv``
+    counts only when it is newer than that run's network (``cnn.joblib``), i.e. it probes
+    the network there now."""
+    tables = []
+    for label in labels:
+        probe, model = out / label / "probe.csv", out / label / "cnn.joblib"
+        if not probe.exists():
+            continue
+        if not model.exists() or probe.stat().st_mtime < model.stat().st_mtime:
+            if verbose:
+                print(f"{label}: left out of the table: its probe.csv predates its network "
+                      f"(run --set runs={label} to probe it)")
+            continue
+        tables.append(pd.read_csv(probe).rename(columns=_OLD_COLUMNS).assign(
+            regularization=label))
+    return tables
+
+
 @register_experiment(
     "layer_probes",
     description="linear probe per layer (flatten, fc1, fc2) of the two-conv CIFAR-10 net, "
@@ -137,6 +161,7 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
                       weight_decay=wd, weight_decay_layers=["fc*"] if wd else None,
                       l2_convention="tf_l2_loss")
         tables.append(t.assign(regularization=label))
+    tables += _earlier_runs(out, [label for label in all_runs if label not in runs], verbose)
     table = pd.concat(tables, ignore_index=True)
     wide = table.pivot_table(index=["layer", "probe"], columns="regularization",
                              values="test_acc", sort=False).reset_index()

@@ -65,7 +65,7 @@ def cases():
         ("ResNet18 avgpool, 224 px", ResNetFeatures("avgpool", weights=None, resize=224,
                                                     batch_size=32, random_state=0),
          resnet_trunk, 224, 128),
-        ("CIFAR ResNet-20 avgpool, 32 px", CifarResNetFeatures(20, layer="avgpool",
+        ("CIFAR ResNet-20 avgpool, 32 px", CifarResNetFeatures(20, layers="avgpool",
                                                                batch_size=256, random_state=0),
          cifar_trunk, 32, 4096),
     ]

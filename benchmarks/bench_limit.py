@@ -75,8 +75,14 @@ def training_case(net, steps):
     xb = torch.from_numpy(X[:batch]).permute(0, 3, 1, 2).float().div(255).contiguous()
     yb = torch.from_numpy(y[:batch])
     flops = train_flops(module, xb, yb)
-    opt_cls = torch.optim.SGD if kw.get("optimizer") == "sgd" else torch.optim.Adam
-    opt = opt_cls(module.parameters(), lr=1e-4)
+    # the same optimiser and step size as ours: a large step can drive activations into
+    # denormals or overflow, which changes the speed of the very same kernels
+    settings = {**clf.get_params(), **kw}
+    if settings["optimizer"] == "sgd":
+        opt = torch.optim.SGD(module.parameters(), lr=settings["lr"],
+                              momentum=settings["momentum"])
+    else:
+        opt = torch.optim.Adam(module.parameters(), lr=settings["lr"])
     loss_fn = torch.nn.CrossEntropyLoss()
     times = []
     for i in range(steps + 2):  # the hand-written step on the same module

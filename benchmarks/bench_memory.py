@@ -1,7 +1,7 @@
 """Peak memory of feature extraction: the output array plus a constant independent of n.
 
 Each n runs in a fresh process: random uint8 CIFAR-sized images (n, 32, 32, 3),
-CifarResNetFeatures(20, layer="layer3", pooling=4) (1,024 float32 features per
+CifarResNetFeatures(20, layers="layer3", pooling=4) (1,024 float32 features per
 image). RSS is sampled every 5 ms from /proc during ``transform``; the extra
 memory (peak minus the RSS just before, with the images already in memory) is
 compared with the size of the output array.
@@ -30,7 +30,7 @@ def measure(n):
     from sklearn_cnn import CifarResNetFeatures
 
     images = np.random.RandomState(0).randint(0, 256, (n, 32, 32, 3)).astype(np.uint8)
-    est = CifarResNetFeatures(20, layer="layer3", pooling=4, batch_size=256,
+    est = CifarResNetFeatures(20, layers="layer3", pooling=4, batch_size=256,
                               random_state=0).fit(images[:2])
     est.transform(images[:256])  # warm-up: libraries and allocator pools
     from sklearn_cnn.features._extract import TRANSFORM_CACHE

@@ -33,9 +33,9 @@ def main(argv=None):
     data = load_image_folder_splits(archive)
     train, test = data["train"], data["test"]
     start = time.perf_counter()
-    logits = CifarResNetFeatures(20, layer="logits", weights=weights).fit(test.images[:2])
+    logits = CifarResNetFeatures(20, layers="logits", weights=weights).fit(test.images[:2])
     own = float((logits.transform(test.images).argmax(1) == test.target).mean())
-    feats = CifarResNetFeatures(20, layer="avgpool", weights=weights).fit(train.images[:2])
+    feats = CifarResNetFeatures(20, layers="avgpool", weights=weights).fit(train.images[:2])
     F_tr, F_te = feats.transform(train.images), feats.transform(test.images)
     extract_s = time.perf_counter() - start
     start = time.perf_counter()

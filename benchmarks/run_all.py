@@ -120,7 +120,7 @@ def write_page():
         lines += [
             "## Peak memory of feature extraction (`bench_memory.py`)",
             "",
-            "`CifarResNetFeatures(20, layer=\"layer3\", pooling=4).transform` on n uint8 CIFAR-"
+            "`CifarResNetFeatures(20, layers=\"layer3\", pooling=4).transform` on n uint8 CIFAR-"
             "sized images, each n in a fresh process; extra = peak RSS during `transform` minus "
             "the RSS before it (images already loaded). Inputs are converted batch by batch "
             "and written into a preallocated output, so the extra memory is the output plus a "

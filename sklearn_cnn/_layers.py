@@ -18,6 +18,7 @@ takes, and batched extraction (:func:`extract_features`). Feature transformers,
 probes, plots and callbacks reach layers through it and nothing else.
 """
 
+import inspect
 import numbers
 import warnings
 
@@ -207,6 +208,26 @@ def check_layers(layer, valid, param_name="layer"):
     if len(set(layers)) != len(layers):
         raise ValueError(f"{param_name} lists a layer twice: {list(layers)}")
     return list(layers)
+
+
+# The feature transformers' parameter was ``layer`` before 0.2; ``layers`` now (one name
+# or several, as everywhere else). The old one is still accepted, with a FutureWarning.
+DEPRECATED = "deprecated"
+
+
+def requested_layers(estimator):
+    """The transformer's ``layers``, or its deprecated ``layer`` when that is set."""
+    old = getattr(estimator, "layer", DEPRECATED)
+    if isinstance(old, str) and old == DEPRECATED:
+        return estimator.layers
+    default = inspect.signature(type(estimator).__init__).parameters["layers"].default
+    if estimator.layers != default:
+        raise ValueError(f"{type(estimator).__name__} got both layers={estimator.layers!r} and "
+                         f"layer={old!r}; layer is the old name of layers: give layers only")
+    warnings.warn(f"{type(estimator).__name__}(layer=...) is deprecated since 0.2 and will be "
+                  "removed in 0.3; use layers=... (one name or a list)", FutureWarning,
+                  stacklevel=3)
+    return old
 
 
 def pool_and_flatten(t, pooling):

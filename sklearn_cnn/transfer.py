@@ -181,7 +181,11 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         if self.layer is not None:
             if not isinstance(self.layer, str):
                 raise TypeError(f"layer must be one backbone layer name, got {self.layer!r}")
-            bb.set_params(layer=self.layer)
+            names = bb.available_layers()  # before any weights are loaded
+            if self.layer not in names:
+                raise ValueError(f"layer {self.layer!r} is not a layer of the backbone; valid "
+                                 f"layer names: {names}")
+            bb.set_params(layers=self.layer)
         return bb
 
     def _check_params(self):

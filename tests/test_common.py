@@ -25,7 +25,7 @@ ESTIMATORS = [
     # kernels), past check_methods_subset_invariance's tolerance; pooled features do not.
     ResNetFeatures("layer1", weights=None, resize=32, pooling="avg", random_state=0),
     # A small torchvision model: the generic path shared by VGG/ResNet front-ends.
-    TorchvisionFeatures("mobilenet_v3_small", layer="features.1", weights=None, resize=32,
+    TorchvisionFeatures("mobilenet_v3_small", layers="features.1", weights=None, resize=32,
                         pooling="avg", random_state=0),
     TransferClassifier(CifarResNetFeatures(8, random_state=0), head=(16,), max_epochs=5,
                        lr=1e-2, verbose=0, random_state=0),

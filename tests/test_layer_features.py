@@ -60,7 +60,7 @@ def test_avg_pooling_is_the_mean_of_the_map(small_digits, fitted_cnn):
 
 def test_unknown_layer_lists_valid_names(small_digits, fitted_cnn):
     X, y, _, _ = small_digits
-    with pytest.raises(ValueError, match=r"unknown layer 'fc9'; valid layer names: \['input', "
+    with pytest.raises(ValueError, match=r"unknown layers 'fc9'; valid layer names: \['input', "
                                          r"'conv1'"):
         LayerFeatures(fitted_cnn, "fc9", refit=False).fit(X, y)
     assert "fc2" in fitted_cnn.layer_names_
@@ -150,3 +150,12 @@ def test_refit_false_features_follow_a_refit_of_the_wrapped_cnn(small_digits):
     for stale in (flat, conv):
         with pytest.raises(ValueError, match="was refit with another network.*call fit again"):
             stale.transform(Xt)
+
+
+def test_layer_is_the_deprecated_name_of_layers(small_digits, fitted_cnn):
+    X, y, Xt, _ = small_digits
+    with pytest.warns(FutureWarning, match=r"LayerFeatures\(layer=\.\.\.\) is deprecated"):
+        old = LayerFeatures(fitted_cnn, layer="fc1", refit=False).fit(X, y)
+    new = LayerFeatures(fitted_cnn, layers="fc1", refit=False).fit(X, y)
+    assert old.layers_ == new.layers_ == ["fc1"]
+    np.testing.assert_array_equal(old.transform(Xt[:5]), new.transform(Xt[:5]))

@@ -95,7 +95,7 @@ def test_filters_of_a_feature_transformer():
     from sklearn_cnn.features.cifar_resnet import CifarResNetFeatures
 
     X = np.random.RandomState(0).randint(0, 256, (2, 8, 8, 3)).astype(np.uint8)
-    fx = CifarResNetFeatures(depth=8, layer="conv1", random_state=0).fit(X)
+    fx = CifarResNetFeatures(depth=8, layers="conv1", random_state=0).fit(X)
     fig = plot.filters(fx, "conv1", max_filters=4)
     assert fig.get_suptitle() == "conv1 filters (4 of 16)"
     assert np.asarray(_image_axes(fig)[0].get_images()[0].get_array()).shape == (3, 3, 3)

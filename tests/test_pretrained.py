@@ -48,7 +48,7 @@ def test_vgg_layer_names_and_shapes(rgb32):
     assert f.get_feature_names_out()[[0, -1]].tolist() == ["pool4_0", "pool4_2047"]
     # too small for pool5 at 16x16: the error says so and names resize
     with pytest.raises(ValueError, match="too small.*resize"):
-        clone(f).set_params(layer="pool5").fit(rgb32[:, :16, :16])
+        clone(f).set_params(layers="pool5").fit(rgb32[:, :16, :16])
 
 
 def test_resnet_layers_pooling_and_names(rgb32):
@@ -104,7 +104,7 @@ def test_grayscale_is_repeated_to_rgb(digits):
 
 
 def test_generic_torchvision_layers(rgb32):
-    f = TorchvisionFeatures("resnet18", layer=["layer1", "layer2.0.relu_1"], weights=None,
+    f = TorchvisionFeatures("resnet18", layers=["layer1", "layer2.0.relu_1"], weights=None,
                             pooling="avg", random_state=0).fit(rgb32)
     assert f.transform(rgb32).shape == (6, 64 + 128)
     layers = f.available_layers()
@@ -164,7 +164,7 @@ def test_weights_from_file(tmp_path, rgb32):
     state = _random_resnet18_state(2)
     path = tmp_path / "my_resnet18.pth"
     torch.save({"state_dict": {"module." + k: v for k, v in state.items()}}, path)
-    f = TorchvisionFeatures("resnet18", layer="layer1", weights=str(path)).fit(rgb32)
+    f = TorchvisionFeatures("resnet18", layers="layer1", weights=str(path)).fit(rgb32)
     torch.testing.assert_close(f.model_.model.layer1[0].conv1.weight,
                                state["layer1.0.conv1.weight"])
     assert f.preprocess_.output_size(32, 32) == (32, 32)  # no resize unless asked
@@ -176,14 +176,14 @@ def test_weights_from_file(tmp_path, rgb32):
 
 
 def test_cifar_resnet_layers_and_file_object(tmp_path, rgb32):
-    f = CifarResNetFeatures(20, layer=["conv1", "layer1", "layer2", "layer3", "avgpool",
+    f = CifarResNetFeatures(20, layers=["conv1", "layer1", "layer2", "layer3", "avgpool",
                                        "logits"], random_state=0).fit(rgb32)
     assert f.feature_sizes_ == [16 * 32 * 32, 16 * 32 * 32, 32 * 16 * 16, 64 * 8 * 8, 64, 10]
     path = tmp_path / "r20.th"
     torch.save({"state_dict": {"module." + k: v for k, v in
                                f.model_.model.state_dict().items()}}, path)
     with open(path, "rb") as fh:
-        g = CifarResNetFeatures(20, layer="logits", weights=fh).fit(rgb32)
+        g = CifarResNetFeatures(20, layers="logits", weights=fh).fit(rgb32)
     np.testing.assert_allclose(g.transform(rgb32), f.transform(rgb32)[:, -10:], rtol=1e-5,
                                atol=1e-6)
     with pytest.raises(ValueError, match="depth-32"):
@@ -274,7 +274,7 @@ def test_cifar_resnet20_accuracy_on_shared_cifar10():
     data = shared_file("data", "cifar10-jpg.tar.gz")
     weights = shared_file("weights", "resnet20-12fca82f.th")
     test = load_image_folder(data, split="test")
-    f = CifarResNetFeatures(20, layer="logits", weights=weights).fit(test.images[:1])
+    f = CifarResNetFeatures(20, layers="logits", weights=weights).fit(test.images[:1])
     accuracy = np.mean(f.transform(test.images).argmax(axis=1) == test.target)
     assert abs(accuracy - 0.810) <= 0.003, accuracy
 
@@ -329,11 +329,11 @@ def test_multi_layer_call_equals_single_layer_extractions(case, rgb32, digits):
     # In-place ops after a returned layer (ReLU(inplace=True), ``out += identity``) used to
     # overwrite it: conv1_1 came back ReLU'd when pool1 was requested too.
     est, X, y = MULTI_LAYER_CASES[case](rgb32, digits)
-    layers = est.layer
+    layers = est.layers
     both = est.fit(X, y).transform(X)
     start, negative = 0, False
     for layer, size in zip(layers, est.feature_sizes_):
-        alone = clone(est).set_params(layer=layer).fit(X, y).transform(X)
+        alone = clone(est).set_params(layers=layer).fit(X, y).transform(X)
         assert alone.shape[1] == size
         np.testing.assert_array_equal(both[:, start:start + size], alone, err_msg=layer)
         negative |= bool((alone < 0).any())
@@ -375,3 +375,14 @@ def test_available_layers_on_the_class_is_deprecated():
         assert CifarResNetFeatures.available_layers() == CifarResNetFeatures().available_layers()
     with pytest.raises(ValueError, match="arch must be one of"):
         VGGFeatures(arch="vgg7").available_layers()
+
+
+def test_layer_is_the_deprecated_name_of_layers(rgb32):
+    """``layers`` (one name or several) as everywhere else; 0.1's ``layer`` still works."""
+    new = CifarResNetFeatures(8, layers="layer1", pooling="avg", random_state=0).fit(rgb32)
+    with pytest.warns(FutureWarning, match=r"CifarResNetFeatures\(layer=\.\.\.\) is deprecated"):
+        old = CifarResNetFeatures(8, layer="layer1", pooling="avg", random_state=0).fit(rgb32)
+    assert old.layers_ == new.layers_ == ["layer1"]
+    np.testing.assert_array_equal(old.transform(rgb32), new.transform(rgb32))
+    with pytest.raises(ValueError, match="got both layers='conv1' and layer='layer1'"):
+        CifarResNetFeatures(8, layers="conv1", layer="layer1").fit(rgb32)

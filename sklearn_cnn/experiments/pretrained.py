@@ -42,8 +42,8 @@ def backbone_features(backbone, layer, quick, pooling=None, seed=0):
     """A fitted-on-demand feature transformer for ``backbone`` ("cifar_resnet20" or "vgg16")."""
     if backbone == "cifar_resnet20":
         if quick:  # random weights, a shallow net: seconds
-            return CifarResNetFeatures(8, layer=layer, pooling=pooling, random_state=seed)
-        return CifarResNetFeatures(20, layer=layer, weights=pretrained_weights_path(),
+            return CifarResNetFeatures(8, layers=layer, pooling=pooling, random_state=seed)
+        return CifarResNetFeatures(20, layers=layer, weights=pretrained_weights_path(),
                                    pooling=pooling)
     if backbone == "vgg16":
         return VGGFeatures(layer, weights=None if quick else "DEFAULT", resize=32,

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .._input import check_device, check_images, check_positive_int
-from .._layers import LayerAccessMixin, LayerView
+from .._layers import LayerAccessMixin, LayerView, requested_layers
 from ._extract import (cached_extract, check_layers, check_pooling, extract_features,
                        feature_names)
 
@@ -361,8 +361,9 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         model = self._build_model().to(device).eval()
         nodes = self._layer_nodes(model)
         names = list(nodes)
-        layers = self._default_layers(names) if self.layer is None else \
-            check_layers(self.layer, names)
+        requested = requested_layers(self)
+        layers = self._default_layers(names) if requested is None else \
+            check_layers(requested, names, "layers")
         # A new module starts in train mode, and extraction restores the mode it found.
         self.model_ = FeatureNet(model, nodes).eval()
         self.preprocess_ = self._preprocess(model)

@@ -136,7 +136,7 @@ class CifarResNetFeatures(NetworkFeatures):
     ----------
     depth : int, default=20
         6n+2: 20, 32, 44, 56, 110, ...
-    layer : str or list of str, default="avgpool"
+    layers : str or list of str, default="avgpool"
     weights : path, file object, dict or None, default=None
         A checkpoint of akamaster/pytorch_resnet_cifar10 (e.g.
         ``shared_path("weights", "resnet20-12fca82f.th")``) or a state_dict;
@@ -152,6 +152,9 @@ class CifarResNetFeatures(NetworkFeatures):
         can run code stored in the file; only for files you trust. By default
         only tensors and plain containers are read (see
         :func:`~sklearn_cnn.features.base.load_state_dict`).
+    layer : deprecated
+        The name of ``layers`` before 0.2: still accepted (with a FutureWarning)
+        until 0.3.
 
     Attributes
     ----------
@@ -165,7 +168,7 @@ class CifarResNetFeatures(NetworkFeatures):
     >>> import numpy as np
     >>> from sklearn_cnn.features.cifar_resnet import CifarResNetFeatures
     >>> X = np.random.RandomState(0).randint(0, 256, (4, 32, 32, 3)).astype(np.uint8)
-    >>> CifarResNetFeatures(depth=20, layer="layer2", pooling="avg",
+    >>> CifarResNetFeatures(depth=20, layers="layer2", pooling="avg",
     ...                     random_state=0).fit_transform(X).shape
     (4, 32)
     """
@@ -173,16 +176,17 @@ class CifarResNetFeatures(NetworkFeatures):
     LAYERS = {"conv1": "relu", "layer1": "layer1", "layer2": "layer2", "layer3": "layer3",
               "avgpool": "flatten", "logits": "linear"}
 
-    def __init__(self, depth=20, layer="avgpool", *, weights=None, pooling=None, batch_size=256,
-                 device="cpu", random_state=None, trust_weights_file=False):
+    def __init__(self, depth=20, layers="avgpool", *, weights=None, pooling=None, batch_size=256,
+                 device="cpu", random_state=None, trust_weights_file=False, layer="deprecated"):
         self.depth = depth
-        self.layer = layer
+        self.layers = layers
         self.weights = weights
         self.pooling = pooling
         self.batch_size = batch_size
         self.device = device
         self.random_state = random_state
         self.trust_weights_file = trust_weights_file
+        self.layer = layer
 
     def _model_param(self):
         return "depth"
@@ -214,7 +218,7 @@ class CifarResNetFeatures(NetworkFeatures):
         return dict(self.LAYERS)
 
     def _default_layers(self, names):
-        return check_layers(self.layer, names)  # layer=None -> the TypeError naming it
+        return check_layers(None, names, "layers")  # layers=None: the TypeError naming it
 
     def _preprocess(self, model):
         return Preprocess(IMAGENET_MEAN, IMAGENET_STD)

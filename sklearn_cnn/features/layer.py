@@ -6,6 +6,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from .._input import check_positive_int
+from .._layers import requested_layers
 from ._extract import (cached_extract, check_layers, check_pooling, feature_names,
                        weights_fingerprint)
 
@@ -42,7 +43,7 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
     ----------
     estimator : CNNClassifier, default=None
         The network to train and read. None means ``CNNClassifier(verbose=0)``.
-    layer : str or list of str, default=None
+    layers : str or list of str, default=None
         Layer name(s) from ``estimator.layer_names_``; None means the last
         hidden layer (the one before ``logits``).
     pooling : {None, "avg", "max"} or int, default=None
@@ -53,6 +54,9 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
         estimator is used as it is.
     batch_size : int, default=256
         Images per forward pass.
+    layer : deprecated
+        The name of ``layers`` before 0.2: still accepted (with a FutureWarning)
+        until 0.3.
 
     Attributes
     ----------
@@ -78,8 +82,10 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, estimator=None, layer=None, *, pooling=None, refit=True, batch_size=256):
+    def __init__(self, estimator=None, layers=None, *, pooling=None, refit=True, batch_size=256,
+                 layer="deprecated"):
         self.estimator = estimator
+        self.layers = layers
         self.layer = layer
         self.pooling = pooling
         self.refit = refit
@@ -116,7 +122,9 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
             self.estimator_ = clone(base).fit(X, y)
         net = _unwrap(self.estimator_).module_
         valid = list(net.layer_names)
-        self.layers_ = [valid[-2]] if self.layer is None else check_layers(self.layer, valid)
+        requested = requested_layers(self)
+        self.layers_ = [valid[-2]] if requested is None else check_layers(requested, valid,
+                                                                          "layers")
         self.n_features_in_ = _unwrap(self.estimator_).n_features_in_
         # feature sizes from the traced output shapes, without a forward pass
         self.feature_sizes_ = self._feature_sizes(net)

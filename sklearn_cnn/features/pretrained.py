@@ -42,9 +42,9 @@ class TorchvisionFeatures(NetworkFeatures):
     ----------
     model : str, default="resnet18"
         A torchvision classification model name (``torchvision.models.list_models``).
-    layer : str or list of str, default=None
-        Layer name(s); None means the one before the last (the input of the
-        classifier for most models).
+    layers : str or list of str, default=None
+        Layer name(s) (see :meth:`available_layers`); None means the one before
+        the last (the input of the classifier for most models).
     weights : "DEFAULT", str, WeightsEnum, path or None, default="DEFAULT"
         "DEFAULT", a weights name (``"IMAGENET1K_V1"`` or
         ``"ResNet18_Weights.IMAGENET1K_V1"``) or enum: torchvision's weights,
@@ -70,6 +70,9 @@ class TorchvisionFeatures(NetworkFeatures):
         ``torch.load(weights_only=True)``: only tensors and plain containers,
         never arbitrary pickled objects, whose unpickling runs code. True
         allows them; pass it only for a file from a source you trust.
+    layer : deprecated
+        The name of ``layers`` before 0.2: still accepted (with a FutureWarning)
+        until 0.3.
 
     Attributes
     ----------
@@ -90,17 +93,17 @@ class TorchvisionFeatures(NetworkFeatures):
     >>> import numpy as np
     >>> from sklearn_cnn.features.pretrained import TorchvisionFeatures
     >>> X = np.random.RandomState(0).randint(0, 256, (4, 32, 32, 3)).astype(np.uint8)
-    >>> f = TorchvisionFeatures("resnet18", layer="layer2", weights=None, pooling="avg",
+    >>> f = TorchvisionFeatures("resnet18", layers="layer2", weights=None, pooling="avg",
     ...                         random_state=0).fit(X)
     >>> f.transform(X).shape
     (4, 128)
     """
 
-    def __init__(self, model="resnet18", layer=None, *, weights="DEFAULT", pooling=None,
+    def __init__(self, model="resnet18", layers=None, *, weights="DEFAULT", pooling=None,
                  resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False):
+                 trust_weights_file=False, layer="deprecated"):
         self.model = model
-        self.layer = layer
+        self.layers = layers
         self.weights = weights
         self.pooling = pooling
         self.resize = resize
@@ -108,6 +111,7 @@ class TorchvisionFeatures(NetworkFeatures):
         self.device = device
         self.random_state = random_state
         self.trust_weights_file = trust_weights_file
+        self.layer = layer
 
     # hooks of the front-ends ------------------------------------------------
     def _model_name(self):
@@ -246,8 +250,8 @@ class _NamedTorchvisionFeatures(TorchvisionFeatures):
     def _layer_nodes(self, model):
         return self._names(model)
 
-    def _default_layers(self, names):  # layer has a default in the front-ends
-        return check_layers(self.layer, names)
+    def _default_layers(self, names):  # layers=None: the TypeError naming it
+        return check_layers(None, names, "layers")
 
 
 class VGGFeatures(_NamedTorchvisionFeatures):
@@ -260,9 +264,9 @@ class VGGFeatures(_NamedTorchvisionFeatures):
 
     Parameters
     ----------
-    layer : str or list of str, default="pool5"
+    layers : str or list of str, default="pool5"
     arch : {"vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", ...}, default="vgg16"
-    weights, pooling, resize, batch_size, device, random_state, trust_weights_file
+    weights, pooling, resize, batch_size, device, random_state, trust_weights_file, layer
         See :class:`TorchvisionFeatures`.
 
     Examples
@@ -277,10 +281,10 @@ class VGGFeatures(_NamedTorchvisionFeatures):
     ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
     DEFAULT_ARCH = "vgg16"
 
-    def __init__(self, layer="pool5", arch="vgg16", *, weights="DEFAULT", pooling=None,
+    def __init__(self, layers="pool5", arch="vgg16", *, weights="DEFAULT", pooling=None,
                  resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False):
-        self.layer = layer
+                 trust_weights_file=False, layer="deprecated"):
+        self.layers = layers
         self.arch = arch
         self.weights = weights
         self.pooling = pooling
@@ -289,6 +293,7 @@ class VGGFeatures(_NamedTorchvisionFeatures):
         self.device = device
         self.random_state = random_state
         self.trust_weights_file = trust_weights_file
+        self.layer = layer
 
     @staticmethod
     def _names(model):
@@ -318,9 +323,9 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
 
     Parameters
     ----------
-    layer : str or list of str, default="avgpool"
+    layers : str or list of str, default="avgpool"
     arch : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}, default="resnet18"
-    weights, pooling, resize, batch_size, device, random_state, trust_weights_file
+    weights, pooling, resize, batch_size, device, random_state, trust_weights_file, layer
         See :class:`TorchvisionFeatures`.
 
     Examples
@@ -335,10 +340,10 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
     ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
     DEFAULT_ARCH = "resnet18"
 
-    def __init__(self, layer="avgpool", arch="resnet18", *, weights="DEFAULT", pooling=None,
+    def __init__(self, layers="avgpool", arch="resnet18", *, weights="DEFAULT", pooling=None,
                  resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False):
-        self.layer = layer
+                 trust_weights_file=False, layer="deprecated"):
+        self.layers = layers
         self.arch = arch
         self.weights = weights
         self.pooling = pooling
@@ -347,6 +352,7 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
         self.device = device
         self.random_state = random_state
         self.trust_weights_file = trust_weights_file
+        self.layer = layer
 
     @staticmethod
     def _names(model):

@@ -141,33 +141,23 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
     idx = np.random.RandomState(0).choice(n_train, args.subsample, replace=False)
     Fs, ys = F_tr[idx], y_fit[idx]
 
-    ref, ref_s = timed(lambda: LinearSVC(C=1.0, tol=1e-5, max_iter=100_000).fit(Fs, ys))
-    sub = {
-        "n": args.subsample,
-        "liblinear_s": ref_s, "liblinear_iter": int(np.max(ref.n_iter_)),
-        "liblinear_objective": ovr_squared_hinge(ref.coef_, ref.intercept_, Fs, ys, 1.0,
-                                                 ref.classes_),
-        "liblinear_test_acc": float(ref.score(F_te, y_te)),
-    }
-    ref, ref_s = timed(lambda: LogisticRegression(C=1.0, tol=1e-8, max_iter=20_000).fit(Fs, ys))
-    sub["log_loss"] = {
-        "sklearn_s": ref_s, "sklearn_iter": int(np.max(ref.n_iter_)),
-        "sklearn_objective": multinomial_log_loss(ref.coef_, ref.intercept_, Fs, ys, 1.0),
-        "sklearn_test_acc": float(ref.score(F_te, y_te))}
     objectives = {"squared_hinge": lambda m: ovr_squared_hinge(m.coef_, m.intercept_, Fs, ys,
                                                                1.0, m.classes_),
                   "log_loss": lambda m: multinomial_log_loss(m.coef_, m.intercept_, Fs, ys,
                                                              1.0)}
-    for loss, pre in [(loss, pre) for loss in LOSSES for pre in PRECONDITIONERS]:
-        ours, ours_s, products = counted_fit(
-            LinearProbe(loss, C=1.0, tol=1e-5, preconditioner=pre), Fs, ys)
-        entry = {"seconds": ours_s, "products": products, "objective": objectives[loss](ours),
-                 "test_acc": float(ours.score(F_te, y_te))}
-        if loss == "squared_hinge":
-            sub[pre] = entry
-        else:
-            sub["log_loss"][pre] = entry
-        print(loss, pre, json.dumps(entry), flush=True)
+    sub = {"n": args.subsample}
+    for loss in LOSSES:
+        reference = REFERENCES[loss][1]()
+        fitted, seconds = timed(lambda: reference.fit(Fs, ys))
+        sub[loss] = {"reference": {"seconds": seconds, "objective": objectives[loss](fitted),
+                                   "test_acc": float(fitted.score(F_te, y_te))}}
+        for pre in PRECONDITIONERS:
+            ours, ours_s, products = counted_fit(
+                LinearProbe(loss, C=1.0, tol=1e-5, preconditioner=pre), Fs, ys)
+            sub[loss][pre] = {"seconds": ours_s, "products": products,
+                              "objective": objectives[loss](ours),
+                              "test_acc": float(ours.score(F_te, y_te))}
+            print(loss, pre, json.dumps(sub[loss][pre]), flush=True)
     print(json.dumps(sub, indent=1), flush=True)
     full = {"n": int(n_train), "features": int(F_tr.shape[1])}
     cases = [(loss, pre) for loss in LOSSES
@@ -189,8 +179,39 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
 
 
 LOSSES = ("squared_hinge", "log_loss")
+# the converged scikit-learn solver each loss is checked against (on the subsample)
+REFERENCES = {
+    "squared_hinge": ("liblinear `LinearSVC` (tol 1e-5)",
+                      lambda: LinearSVC(C=1.0, tol=1e-5, max_iter=100_000)),
+    "log_loss": ("scikit-learn `LogisticRegression` (lbfgs, tol 1e-8)",
+                 lambda: LogisticRegression(C=1.0, tol=1e-8, max_iter=20_000)),
+}
+TITLES = {"squared_hinge": "One-vs-rest squared hinge", "log_loss": "Multinomial log loss"}
 PRECONDITIONERS = ("cholesky", "jacobi")
 TITLE = "## Linear probe at report scale (`bench_linear_probe.py`)"
+
+
+def comparison(loss, results):
+    """The lines of one loss's subsample table: the reference beside both preconditioners."""
+    ref = results["reference"]
+    lines = [f"{TITLES[loss]}:", "",
+             "| solver | objective | test accuracy | seconds | Hessian products |",
+             "| --- | ---: | ---: | ---: | ---: |",
+             f"| {REFERENCES[loss][0]} | {ref['objective']:.4f} | {ref['test_acc']:.4f} | "
+             f"{ref['seconds']:.1f} | |"]
+    for pre in PRECONDITIONERS:
+        o = results[pre]
+        lines.append(f"| `LinearProbe(\"{loss}\")` (tol 1e-5), {pre} preconditioner | "
+                     f"{o['objective']:.4f} | {o['test_acc']:.4f} | {o['seconds']:.1f} | "
+                     f"{o['products']:,} |")
+    worst = max(abs(results[pre]["objective"] - ref["objective"]) for pre in PRECONDITIONERS)
+    acc = max(abs(results[pre]["test_acc"] - ref["test_acc"]) for pre in PRECONDITIONERS)
+    return lines + [
+        "",
+        f"Objectives differ from the reference's by at most {worst / ref['objective']:.1e} "
+        f"(relative; a lower one is nearer the optimum); test accuracy by at most "
+        f"{100 * acc:.2f} points (target ≤ 0.5).",
+        ""]
 
 
 def section(r):
@@ -202,48 +223,13 @@ def section(r):
         "copy). `python benchmarks/bench_linear_probe.py --write-doc docs/benchmarks.md`. "
         f"CPU: {cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])}.",
         "",
-        f"One-vs-rest squared hinge, C = 1, on {s['n']:,} training images (where liblinear "
-        "converges). Hessian products: those of the conjugate gradients, all Newton steps:",
-        "",
-        "| solver | objective | test accuracy | seconds | Hessian products |",
-        "| --- | ---: | ---: | ---: | ---: |",
-        f"| liblinear `LinearSVC` (tol 1e-5) | {s['liblinear_objective']:.4f} | "
-        f"{s['liblinear_test_acc']:.4f} | {s['liblinear_s']:.1f} | |",
-    ]
-    for pre in PRECONDITIONERS:
-        o = s[pre]
-        lines.append(f"| `LinearProbe` (tol 1e-5), {pre} preconditioner | {o['objective']:.4f} "
-                     f"| {o['test_acc']:.4f} | {o['seconds']:.1f} | {o['products']:,} |")
-    worst = max(abs(s[pre]["objective"] - s["liblinear_objective"]) for pre in PRECONDITIONERS)
-    acc = max(abs(s[pre]["test_acc"] - s["liblinear_test_acc"]) for pre in PRECONDITIONERS)
-    lines += [
-        "",
-        f"Objectives differ from liblinear's by at most {worst / s['liblinear_objective']:.1e} "
-        f"(relative); test accuracy by at most {100 * acc:.2f} points (target ≤ 0.5).",
+        f"On {s['n']:,} training images (where liblinear converges), C = 1. Hessian "
+        "products: those of the conjugate gradients, all Newton steps.",
         "",
     ]
-    g = s["log_loss"]
+    for loss in LOSSES:
+        lines += comparison(loss, s[loss])
     lines += [
-        "Multinomial log loss, C = 1, on the same subsample:",
-        "",
-        "| solver | objective | test accuracy | seconds | Hessian products |",
-        "| --- | ---: | ---: | ---: | ---: |",
-        f"| scikit-learn `LogisticRegression` (lbfgs, tol 1e-8) | "
-        f"{g['sklearn_objective']:.4f} | {g['sklearn_test_acc']:.4f} | {g['sklearn_s']:.1f} | |",
-    ]
-    for pre in PRECONDITIONERS:
-        o = g[pre]
-        lines.append(f"| `LinearProbe(\"log_loss\")` (tol 1e-5), {pre} preconditioner | "
-                     f"{o['objective']:.4f} | {o['test_acc']:.4f} | {o['seconds']:.1f} | "
-                     f"{o['products']:,} |")
-    worst = max(abs(g[pre]["objective"] - g["sklearn_objective"]) for pre in PRECONDITIONERS)
-    acc = max(abs(g[pre]["test_acc"] - g["sklearn_test_acc"]) for pre in PRECONDITIONERS)
-    lines += [
-        "",
-        f"Objectives differ from scikit-learn's by at most "
-        f"{worst / g['sklearn_objective']:.1e} (relative, either sign: a lower objective "
-        f"is closer to the optimum); test accuracy by at most {100 * acc:.2f} points.",
-        "",
         f"All {f['n']:,} training images × {f['features']:,} features (target ≤ 2 min; "
         "default tol 1e-4):",
         "",

@@ -17,6 +17,9 @@ mkdir -p "$out"
 tag=$(printf '%s' "$*" | tr -c 'A-Za-z0-9_=.-' '_' | cut -c1-80)
 log="$out.$tag.log"
 cd "$code"
+# glibc keeps freed blocks for the next step instead of unmapping them: a third of the
+# jobs' CPU time went to page faults (benchmarks/bench_allocator.py).
+GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296} \
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg SKLEARN_CNN_SHARED=$shared \
   PYTHONUNBUFFERED=1 PYTHONPATH="$code" nohup python -m sklearn_cnn.cli reproduce "$@" --out "$out" \
   >> "$log" 2>&1 &

@@ -221,7 +221,11 @@ def requested_layers(estimator):
     if isinstance(old, str) and old == DEPRECATED:
         return estimator.layers
     default = inspect.signature(type(estimator).__init__).parameters["layers"].default
-    if estimator.layers != default:
+    try:
+        at_default = bool(estimator.layers == default)
+    except ValueError:  # an array of names: not the default (a str or None)
+        at_default = False
+    if not at_default:
         raise ValueError(f"{type(estimator).__name__} got both layers={estimator.layers!r} and "
                          f"layer={old!r}; layer is the old name of layers: give layers only")
     warnings.warn(f"{type(estimator).__name__}(layer=...) is deprecated since 0.2 and will be "

@@ -143,7 +143,7 @@ def test_grid_search_over_strategies(data):
     (dict(unfreeze_after_steps=-1), ValueError, "unfreeze_after_steps"),
     (dict(train_layers="from:layer9"), ValueError, "valid layer names"),
     (dict(train_layers="some"), ValueError, "train_layers must be"),
-    (dict(layer="layer9"), ValueError, "valid layer names"),
+    (dict(layer="layer9"), ValueError, "layer 'layer9' is not a layer of the backbone; valid"),
 ])
 def test_bad_parameters(data, params, exc, match):
     X, y, _, _ = data

@@ -39,6 +39,7 @@ FORMAT = 1
 FILENAME = "checkpoint.pt"
 # Parameters that change neither the result nor the run: left out of the fingerprint.
 UNFINGERPRINTED = ("verbose", "checkpoint_dir")
+DEPRECATED = "deprecated"  # the default of a renamed parameter's old name
 
 
 # -- fingerprints ------------------------------------------------------------
@@ -57,10 +58,18 @@ def _qualified_name(obj, module):
     return f"{module}.{obj.__qualname__}"
 
 
+# Parameters of the package's objects renamed since 0.1, as they appear inside a
+# description (a TransferClassifier's backbone: VGGFeatures(layer=...) -> layers=...).
+_RENAMED_NESTED = re.compile(r"'layer': ")
+
+
 def without_package_module_paths(text):
     """A fingerprint text with module paths inside the package cut as :func:`describe`
-    cuts them (``sklearn_cnn.plot.X`` -> ``sklearn_cnn.X``), for texts saved before."""
-    return _PACKAGE_MODULE_PATH.sub(PACKAGE + ".", text) if isinstance(text, str) else text
+    cuts them (``sklearn_cnn.plot.X`` -> ``sklearn_cnn.X``), and the nested parameters
+    renamed since (``'layer'`` -> ``'layers'``), for texts saved before."""
+    if not isinstance(text, str):
+        return text
+    return _RENAMED_NESTED.sub("'layers': ", _PACKAGE_MODULE_PATH.sub(PACKAGE + ".", text))
 
 
 def describe(value, depth=0):
@@ -105,6 +114,9 @@ def describe(value, depth=0):
             attrs = value.get_params(deep=False)
         except TypeError:
             attrs = value.get_params()
+        # a deprecated parameter left unset (its "deprecated" default) is no setting:
+        # descriptions stay those of the releases before it was renamed
+        attrs = {k: v for k, v in attrs.items() if not (isinstance(v, str) and v == DEPRECATED)}
     else:
         attrs = {k: v for k, v in vars(value).items() if not k.startswith("_")} \
             if hasattr(value, "__dict__") else {}

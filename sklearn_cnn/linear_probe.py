@@ -160,12 +160,18 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         if self.loss == "squared_hinge":
             loss = _SquaredHinge(yt, K, float(self.C), D)
         else:
-            loss = _LogLoss(yt, K, float(self.C), D, self.fit_intercept)
+            # Two classes: the two softmax rows w0, w1 end at w0 = -w1, so their penalty is
+            # half that of the difference d = w1 - w0 that scikit-learn's binary layout
+            # keeps: C / 2 here is LogisticRegression(C)'s binomial objective, halved.
+            binary = 0.5 if K == 2 else 1.0
+            loss = _LogLoss(yt, K, float(self.C) * binary, D, self.fit_intercept)
         cholesky = self.preconditioner == "cholesky" or (
             self.preconditioner == "auto" and D <= CHOLESKY_MAX_FEATURES)
         with torch.no_grad():
             W, self.n_iter_, self.objective_, converged, self.n_hessian_products_ = _newton(
                 Xt, loss, float(self.tol), int(self.max_iter), self.verbose, cholesky)
+        if self.loss == "log_loss" and K == 2:
+            self.objective_ *= 2.0  # the binomial objective (see above)
         if not converged:
             warnings.warn(f"LinearProbe({self.loss!r}) did not converge in {self.max_iter} "
                           "iterations; raise max_iter", ConvergenceWarning, stacklevel=2)
@@ -351,9 +357,10 @@ class _CholeskyPreconditioner:
     """``R -> M^-1 R`` with ``M = diag(ridge) + c X^T X`` for all columns, ``c`` the mean
     per-sample curvature of the columns not yet converged: the Hessian
     ``diag(ridge) + X^T diag(weights) X`` with the weights replaced by their mean. (For
-    the multinomial loss this also drops the coupling of the classes, ``-p_k p_l``: W's
-    columns sum to zero along the whole Newton path, and there the coupling at uniform
-    probabilities is exactly what the mean accounts for.) Factored in float64 (``M``'s
+    the multinomial loss this also drops the coupling of the classes, ``-p_k p_l``: with
+    this preconditioner W's columns sum to zero along the whole Newton path, and there the
+    coupled curvature at uniform probabilities, ``C / K``, differs from the mean of
+    ``C p (1 - p)`` only by the factor ``(K - 1) / K``.) Factored in float64 (``M``'s
     condition number reaches ~1e7 on CIFAR features), refactored only when ``c`` moves by
     more than a quarter (a factorization costs ~D^3 / 3)."""
 
@@ -371,9 +378,14 @@ class _CholeskyPreconditioner:
         self.curvature = curvature
         M = self.gram * curvature
         M.diagonal().add_(self.ridge)
+        if not bool(torch.isfinite(M).all()):
+            raise ValueError("X^T X overflows float32: X has values too large for a linear "
+                             "probe; standardise the features (StandardScaler) first")
         L, info = torch.linalg.cholesky_ex(M)
         shift = 1e-6 * float(M.diagonal().mean())
-        while int(info) != 0:  # rounding in the float32 X^T X: a larger ridge still preconditions
+        for _ in range(30):  # rounding in the float32 X^T X: a larger ridge still preconditions
+            if int(info) == 0:
+                break
             M.diagonal().add_(shift)
             shift *= 10.0
             L, info = torch.linalg.cholesky_ex(M)

@@ -130,7 +130,7 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
         ``weights``, ``resize`` and ``pooling`` are used), or a name in
         :data:`BACKBONES`.
     layer : str, default=None
-        Backbone layer the head reads; None keeps the backbone's own ``layer``.
+        Backbone layer the head reads; None keeps the backbone's own ``layers``.
     head : tuple of int, default=(256,)
         Hidden units of the head; ``()`` is a single new linear layer.
     head_dropout : float, default=0.0
@@ -185,7 +185,8 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
             if self.layer not in names:
                 raise ValueError(f"layer {self.layer!r} is not a layer of the backbone; valid "
                                  f"layer names: {names}")
-            bb.set_params(layers=self.layer)
+            # (and clears the backbone's deprecated layer=, which would win over layers)
+            bb.set_params(layers=self.layer, layer="deprecated")
         return bb
 
     def _check_params(self):

@@ -284,3 +284,16 @@ def test_fingerprints_name_the_package_s_classes_without_their_module():
     assert describe(torch.nn.ReLU) == "torch.nn.modules.activation.ReLU"
     assert without_package_module_paths("torch.nn.modules.activation.ReLU") == \
         "torch.nn.modules.activation.ReLU"
+
+
+def test_a_backbone_described_before_layer_was_renamed_is_the_same_run():
+    """0.1 described a TransferClassifier's backbone with ``'layer': ...``; now the
+    parameter is ``layers`` and the unset deprecated ``layer`` is left out: a checkpoint
+    written then still matches its run."""
+    from sklearn_cnn import VGGFeatures
+    from sklearn_cnn._checkpoint import describe, without_package_module_paths
+
+    now = describe(VGGFeatures("pool4", arch="vgg11", weights=None))
+    assert "'layers': 'pool4'" in now and "deprecated" not in now
+    then = now.replace("'layers': ", "'layer': ")  # what 0.1 wrote
+    assert without_package_module_paths(then) == without_package_module_paths(now)

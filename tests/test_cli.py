@@ -183,6 +183,11 @@ def test_layer_probes_table_gathers_the_runs_finished_before(tmp_path):
     wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
                           probes="logistic", verbose=0)
     assert set(wide.columns) == {"layer", "probe", "l2_fc"}
+    # a table made with other settings (other probes) is left out too, never mixed in
+    os.utime(model, (later - 20, later - 20))
+    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
+                          probes="linear_svc", verbose=0)
+    assert set(wide.columns) == {"layer", "probe", "l2_fc"}
 
 
 def test_console_script_entry_point():

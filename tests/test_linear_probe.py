@@ -77,6 +77,23 @@ def test_binary_problem_has_scikit_learns_layout(digits_features):
     assert list(ours.classes_) == [0, 1]
 
 
+@pytest.mark.parametrize("C", [0.01, 1.0])
+def test_binary_log_loss_is_logistic_regressions_objective(digits_features, C):
+    """Two classes: one row, the binomial LogisticRegression(C) (not 2C: the two softmax
+    rows share the penalty)."""
+    X, y = digits_features[0], digits_features[1]
+    mask = y < 2
+    ref = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X[mask], y[mask])
+    ours = LinearProbe("log_loss", C=C, tol=1e-6).fit(X[mask], y[mask])
+    assert ours.coef_.shape == ref.coef_.shape == (1, 64)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=2e-3)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=2e-3)
+    z = X[mask] @ ref.coef_[0] + ref.intercept_[0]
+    f_ref = C * np.sum(np.logaddexp(0, -np.where(y[mask] == 1, 1, -1) * z)) \
+        + 0.5 * ref.coef_[0] @ ref.coef_[0]
+    assert ours.objective_ == pytest.approx(f_ref, rel=1e-5)
+
+
 def test_string_labels_and_max_iter_warning(digits_features):
     X, y = digits_features[0], digits_features[1]
     labels = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",

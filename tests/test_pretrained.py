@@ -372,6 +372,9 @@ def test_available_layers_on_the_class_is_deprecated():
         names = VGGFeatures.available_layers("vgg16")
     assert names == VGGFeatures(arch="vgg16").available_layers()
     with pytest.warns(FutureWarning, match="on the class is deprecated"):
+        assert VGGFeatures.available_layers(arch="vgg11") == \
+            VGGFeatures(arch="vgg11").available_layers()
+    with pytest.warns(FutureWarning, match="on the class is deprecated"):
         assert CifarResNetFeatures.available_layers() == CifarResNetFeatures().available_layers()
     with pytest.raises(ValueError, match="arch must be one of"):
         VGGFeatures(arch="vgg7").available_layers()

@@ -136,6 +136,17 @@ def test_grid_search_over_strategies(data):
     assert len(search.cv_results_["params"]) == 4
 
 
+def test_layer_wins_over_the_backbones_deprecated_layer():
+    """TransferClassifier(layer=) is the cut point even when the backbone was built with
+    0.1's layer= (which would otherwise win over the layers it sets)."""
+    from sklearn_cnn import VGGFeatures
+    from sklearn_cnn._layers import requested_layers
+
+    clf = TransferClassifier(VGGFeatures(layer="pool1", arch="vgg11", weights=None),
+                             layer="pool5")  # pool5: VGGFeatures' default layers
+    assert requested_layers(clf._make_backbone()) == "pool5"
+
+
 @pytest.mark.parametrize("params,exc,match", [
     (dict(backbone="alexnet9"), ValueError, "unknown backbone"),
     (dict(backbone=42), TypeError, "'backbone' parameter of TransferClassifier must be"),

@@ -1,12 +1,15 @@
 """Layer-probing experiments (reference report 000, task 1) and the main job."""
 
+import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 
 from .._input import check_images
+from .._io import atomic_write
 from ..architectures import build_network, resolve_architecture
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
@@ -102,20 +105,41 @@ def _write_stages(stages, total, out, verbose):
 _OLD_COLUMNS = {"train_score": "train_acc", "test_score": "test_acc"}
 
 
-def _earlier_runs(out, labels, verbose):
+SETTINGS_FILE = "run_settings.json"
+
+
+def _names(probes):
+    return sorted(probes) if isinstance(probes, dict) else (
+        [probes] if isinstance(probes, str) else list(probes))
+
+
+def _write_settings(run_dir, settings):
+    atomic_write(run_dir / SETTINGS_FILE,
+                 lambda tmp: Path(tmp).write_text(json.dumps(settings, sort_keys=True)))
+
+
+def _earlier_runs(out, labels, settings, verbose):
     """The probe tables of runs not asked for this time that finished before (so that
-    ``--set runs=l2_fc`` still writes a table with both runs): a run's ``probe.csv``
-    counts only when it is newer than that run's network (``cnn.joblib``), i.e. it probes
-    the network there now."""
+    ``--set runs=l2_fc`` still writes a table with both runs). A run's ``probe.csv``
+    counts only when it probes the network there now (newer than ``cnn.joblib``) and was
+    made with this call's settings (dataset, epochs, probes, seed, ``quick``:
+    ``run_settings.json``); otherwise it is left out, with a message."""
     tables = []
     for label in labels:
-        probe, model = out / label / "probe.csv", out / label / "cnn.joblib"
+        run = out / label
+        probe, model, saved = run / "probe.csv", run / "cnn.joblib", run / SETTINGS_FILE
         if not probe.exists():
             continue
+        reason = None
         if not model.exists() or probe.stat().st_mtime < model.stat().st_mtime:
+            reason = "its probe.csv predates its network"
+        elif not saved.exists() or json.loads(saved.read_text()) != json.loads(
+                json.dumps(settings(label), sort_keys=True)):
+            reason = "it was made with other settings (or before they were recorded)"
+        if reason is not None:
             if verbose:
-                print(f"{label}: left out of the table: its probe.csv predates its network "
-                      f"(run --set runs={label} to probe it)")
+                print(f"{label}: left out of the table: {reason} (run --set runs={label} "
+                      "to probe it again)")
             continue
         tables.append(pd.read_csv(probe).rename(columns=_OLD_COLUMNS).assign(
             regularization=label))
@@ -148,6 +172,11 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
     runs = [runs] if isinstance(runs, str) else list(runs)
     if not runs or set(runs) - set(all_runs):
         raise ExperimentInputError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
+
+    def settings(label):  # what makes a run's table this run's (see _earlier_runs)
+        return {"dataset": dataset, "epochs": epochs, "probes": _names(probes), "seed": seed,
+                "quick": bool(quick), "weight_decay": all_runs[label]}
+
     tables = []
     for label in runs:
         wd = all_runs[label]
@@ -161,7 +190,9 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
                       weight_decay=wd, weight_decay_layers=["fc*"] if wd else None,
                       l2_convention="tf_l2_loss")
         tables.append(t.assign(regularization=label))
-    tables += _earlier_runs(out, [label for label in all_runs if label not in runs], verbose)
+        _write_settings(sub, settings(label))
+    tables += _earlier_runs(out, [label for label in all_runs if label not in runs], settings,
+                            verbose)
     table = pd.concat(tables, ignore_index=True)
     wide = table.pivot_table(index=["layer", "probe"], columns="regularization",
                              values="test_acc", sort=False).reset_index()

@@ -276,8 +276,12 @@ class _InstanceQuery:
         if obj is not None:
             return types.MethodType(self.method, obj)
 
-        def on_the_class(model=None):
+        def on_the_class(*args, **kwargs):  # 0.1: available_layers(arch=None) and the like
             estimator = cls()
+            model = args[0] if args else kwargs.pop(estimator._model_param(), None)
+            if kwargs or len(args) > 1:
+                raise TypeError(f"{cls.__name__}.available_layers() takes at most the "
+                                f"{estimator._model_param()!r} argument")
             warnings.warn(f"{cls.__name__}.available_layers() on the class is deprecated since "
                           f"0.2 and will be removed in 0.3; call it on an estimator: "
                           f"{cls.__name__}({estimator._model_param()}=...).available_layers()",
@@ -318,7 +322,7 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
 
     @_InstanceQuery
     def available_layers(self):
-        """The names ``layer`` accepts, in network order, for this estimator's network
+        """The names ``layers`` accepts, in network order, for this estimator's network
         (fitted or not: unfitted, no weights are loaded).
 
         After ``fit`` they are ``layer_view().names`` (the one layer-access path).
@@ -358,10 +362,10 @@ class NetworkFeatures(TransformerMixin, BaseEstimator):
         if images.shape[1] not in (1, 3, 4):
             raise ValueError(f"X must have 1 (grayscale), 3 (RGB) or 4 (RGBA) channels, "
                              f"got {images.shape[1]}")
+        requested = requested_layers(self)  # before the network (and its weights) loads
         model = self._build_model().to(device).eval()
         nodes = self._layer_nodes(model)
         names = list(nodes)
-        requested = requested_layers(self)
         layers = self._default_layers(names) if requested is None else \
             check_layers(requested, names, "layers")
         # A new module starts in train mode, and extraction restores the mode it found.

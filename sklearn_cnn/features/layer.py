@@ -102,6 +102,7 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
         """Fit the wrapped CNN on (X, y) (unless ``refit=False`` and it is fitted)."""
         check_pooling(self.pooling)
         check_positive_int(self.batch_size, "batch_size")
+        requested = requested_layers(self)  # before the wrapped CNN trains
         base = self._base_estimator()
         if not hasattr(base, "layer_names_") and not hasattr(base, "fit"):
             raise TypeError(f"estimator must be a CNNClassifier-like estimator, got {base!r}")
@@ -122,7 +123,6 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
             self.estimator_ = clone(base).fit(X, y)
         net = _unwrap(self.estimator_).module_
         valid = list(net.layer_names)
-        requested = requested_layers(self)
         self.layers_ = [valid[-2]] if requested is None else check_layers(requested, valid,
                                                                           "layers")
         self.n_features_in_ = _unwrap(self.estimator_).n_features_in_

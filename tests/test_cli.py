@@ -1,7 +1,9 @@
+import json
 import os
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -188,6 +190,25 @@ def test_layer_probes_table_gathers_the_runs_finished_before(tmp_path):
     wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
                           probes="linear_svc", verbose=0)
     assert set(wide.columns) == {"layer", "probe", "l2_fc"}
+
+
+def test_layer_probes_weight_decay_ablation_has_its_own_run(tmp_path):
+    """Another lambda than the report's is its own folder and column: the report's l2_fc
+    run is neither overwritten nor mixed with it, and both are in the table."""
+    from sklearn_cnn.experiments import ExperimentInputError, run_experiment
+
+    run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc", probes="logistic",
+                   verbose=0)
+    wide = run_experiment("layer_probes", tmp_path, quick=True, runs="l2_fc",
+                          weight_decay=0.01, probes="logistic", verbose=0)
+    assert set(wide.columns) == {"layer", "probe", "l2_fc", "l2_fc_0.01"}
+    for label, wd in [("l2_fc", 0.05), ("l2_fc_0.01", 0.01)]:
+        settings = json.loads((tmp_path / label / "run_settings.json").read_text())
+        assert settings["weight_decay"] == wd
+    cnn = joblib.load(tmp_path / "l2_fc_0.01" / "cnn.joblib")
+    assert cnn.weight_decay == 0.01 and cnn.weight_decay_layers == ["fc*"]
+    with pytest.raises(ExperimentInputError, match="weight_decay must be > 0"):
+        run_experiment("layer_probes", tmp_path, quick=True, weight_decay=0.0, verbose=0)
 
 
 def test_console_script_entry_point():

@@ -153,7 +153,8 @@ def _earlier_runs(out, labels, settings, verbose):
                 "logistic by default, the report's one-vs-rest linear_svc)",
     reference="report 000, task 1: flatten 0.634, fc1 0.7528, fc2 0.7689 (with L2)")
 def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", "l2_fc"),
-                 probes=("linear_svc", "logistic"), reuse_model=True, seed=0, verbose=1):
+                 probes=("linear_svc", "logistic"), weight_decay=0.05, reuse_model=True,
+                 seed=0, verbose=1):
     """Report 000's probe: tf_cifar10, Adam lr 1e-4, batch 128, N(0, 0.01) init.
 
     43 epochs of the 45,000 training images (10 % held out) are 15,136 steps of 128,
@@ -164,14 +165,32 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
     solved by :class:`~sklearn_cnn.LinearProbe` on every core; liblinear's own
     solver, ``"liblinear_svc"``, did not finish within an hour on the 4,096
     ``flatten`` features of 45,000 images) beside multinomial logistic regression.
+
+    ``weight_decay`` is the ``l2_fc`` run's lambda. Another value than the
+    report's 0.05 is an ablation with its own folder and column, ``l2_fc_<lambda>``
+    (``--set runs=l2_fc --set weight_decay=0.01``); a weaker L2 convention is the
+    same as a smaller lambda here (every convention scales the gradient ``lambda w``).
     """
     if quick:
         dataset = "digits"
-    all_runs = {"no_l2": 0.0, "l2_fc": 0.05}
-    reported = {"no_l2": {"report 000 test max": 0.755}, "l2_fc": {"report 000 test": 0.7763}}
+    if not weight_decay > 0:
+        raise ExperimentInputError(f"weight_decay must be > 0 (the l2_fc run's lambda; "
+                                   f"no_l2 is the run without), got {weight_decay!r}")
     runs = [runs] if isinstance(runs, str) else list(runs)
-    if not runs or set(runs) - set(all_runs):
-        raise ExperimentInputError(f"runs must name one or more of {list(all_runs)}, got {runs!r}")
+    if not runs or set(runs) - {"no_l2", "l2_fc"}:
+        raise ExperimentInputError(f"runs must name one or more of ['no_l2', 'l2_fc'], "
+                                   f"got {runs!r}")
+    # The report's lambda keeps the folder name "l2_fc"; an ablation gets its own.
+    l2_label = "l2_fc" if weight_decay == 0.05 else f"l2_fc_{weight_decay:g}"
+    all_runs = {"no_l2": 0.0, "l2_fc": 0.05, l2_label: float(weight_decay)}
+    for folder in sorted(Path(out).glob("l2_fc_*")):  # earlier ablations join the table
+        try:
+            all_runs.setdefault(folder.name, float(folder.name[len("l2_fc_"):]))
+        except ValueError:
+            pass  # a folder of the user's, not a run
+    runs = [l2_label if label == "l2_fc" else label for label in runs]
+    reported = {"no_l2": {"report 000 test max": 0.755},
+                l2_label: {"report 000 test (L2 0.05)": 0.7763}}
 
     def settings(label):  # what makes a run's table this run's (see _earlier_runs)
         return {"dataset": dataset, "epochs": epochs, "probes": _names(probes), "seed": seed,

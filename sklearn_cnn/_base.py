@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from ._fast_path import check_fast_path, choose_fast_path
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
 from ._params import L2_CONVENTIONS, OPTIMIZERS
@@ -49,21 +50,6 @@ class AugmentMixin:
             Xi, yi = batch
             batch = (self.augment(Xi), yi)
         return super().train_step_single(batch, **fit_params)
-
-
-FAST_PATHS = ("channels_last", "compile", "bf16")
-
-
-def check_fast_path(value):
-    """The set of fast-path options ``value`` names (None, one name or a list of names)."""
-    if value is None:
-        return frozenset()
-    items = (value,) if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple, set, frozenset)) or \
-            any(not isinstance(i, str) or i not in FAST_PATHS for i in items):
-        raise ValueError(f"fast_path must be None, one of {list(FAST_PATHS)} or a list of "
-                         f"them, got {value!r}")
-    return frozenset(items)
 
 
 def zero_denormals(tensors):
@@ -468,6 +454,14 @@ class TrainingMixin:
         augment = Augment(self.random_flip, self.random_shift) if (
             self.random_flip or self.random_shift) else None
         net_kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
+        fast_path = check_fast_path(self.fast_path)
+        if fast_path == "auto":
+            ckpt = self.__dict__.get("_checkpoint")
+            recorded = (ckpt.state or {}).get("fast_path") if ckpt is not None else None
+            with flush_denormal():  # as the training steps will run
+                fast_path = choose_fast_path(module, X, self.batch_size, self.device,
+                                             recorded, verbose=self.verbose, optimizer=opt)
+        self.fast_path_ = tuple(sorted(fast_path))
         self.net_ = net_cls(
             module=module,
             optimizer=opt,
@@ -483,7 +477,7 @@ class TrainingMixin:
             device=self.device,
             verbose=int(self.verbose),
             augment=augment,
-            fast_path=check_fast_path(self.fast_path),
+            fast_path=fast_path,
             checkpoint=self.__dict__.pop("_checkpoint", None),
             **opt_kwargs,
             **net_kwargs,

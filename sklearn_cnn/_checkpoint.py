@@ -30,6 +30,7 @@ import torch
 from skorch.callbacks import EarlyStopping
 from skorch.history import History
 
+from ._deprecation import is_unset
 from ._io import atomic_write, remove_stale_temps
 
 __all__ = ["TrainingCheckpoint", "CheckpointMixin", "params_fingerprint",
@@ -39,7 +40,6 @@ FORMAT = 1
 FILENAME = "checkpoint.pt"
 # Parameters that change neither the result nor the run: left out of the fingerprint.
 UNFINGERPRINTED = ("verbose", "checkpoint_dir")
-DEPRECATED = "deprecated"  # the default of a renamed parameter's old name
 
 
 # -- fingerprints ------------------------------------------------------------
@@ -116,7 +116,7 @@ def describe(value, depth=0):
             attrs = value.get_params()
         # a deprecated parameter left unset (its "deprecated" default) is no setting:
         # descriptions stay those of the releases before it was renamed
-        attrs = {k: v for k, v in attrs.items() if not (isinstance(v, str) and v == DEPRECATED)}
+        attrs = {k: v for k, v in attrs.items() if not is_unset(v)}
     else:
         attrs = {k: v for k, v in vars(value).items() if not k.startswith("_")} \
             if hasattr(value, "__dict__") else {}
@@ -422,6 +422,8 @@ class CheckpointMixin:
             "history": plain(list(self.history)),
             "callbacks": {name: callback_state(cb) for name, cb in self.callbacks_},
             "train_steps": int(getattr(self, "_train_steps", 0)),
+            # fast_path="auto"'s choice: a resumed run keeps the layout it trained with
+            "fast_path": sorted(getattr(self, "fast_path", ())),
             "random": {
                 "torch": torch.get_rng_state(),
                 "numpy": _numpy_rng_state(np.random.mtrand._rand),

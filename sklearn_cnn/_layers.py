@@ -20,12 +20,12 @@ probes, plots and callbacks reach layers through it and nothing else.
 
 import inspect
 import numbers
-import warnings
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ._deprecation import DEPRECATED, is_unset, warn_renamed
 from ._input import check_images
 
 __all__ = ["LayerView", "LayerAccessMixin", "layer_view_of", "module_for", "check_pooling",
@@ -45,9 +45,13 @@ class LayerAccessMixin:
 
     def forward_features(self, x, layers):
         """Deprecated name of :meth:`forward_intermediates` (removed in 0.3)."""
-        warnings.warn("forward_features is deprecated and will be removed in 0.3; use "
-                      "forward_intermediates", FutureWarning, stacklevel=2)
+        warn_renamed("forward_features", "forward_intermediates")
         return self.forward_intermediates(x, layers)
+
+    def layer_module(self, name):
+        """Deprecated name of :meth:`module_for` (removed in 0.3)."""
+        warn_renamed("layer_module", "module_for")
+        return self.module_for(name)
 
 
 def module_for(module, name):
@@ -212,13 +216,10 @@ def check_layers(layer, valid, param_name="layer"):
 
 # The feature transformers' parameter was ``layer`` before 0.2; ``layers`` now (one name
 # or several, as everywhere else). The old one is still accepted, with a FutureWarning.
-DEPRECATED = "deprecated"
-
-
 def requested_layers(estimator):
     """The transformer's ``layers``, or its deprecated ``layer`` when that is set."""
     old = getattr(estimator, "layer", DEPRECATED)
-    if isinstance(old, str) and old == DEPRECATED:
+    if is_unset(old):
         return estimator.layers
     default = inspect.signature(type(estimator).__init__).parameters["layers"].default
     try:
@@ -228,9 +229,7 @@ def requested_layers(estimator):
     if not at_default:
         raise ValueError(f"{type(estimator).__name__} got both layers={estimator.layers!r} and "
                          f"layer={old!r}; layer is the old name of layers: give layers only")
-    warnings.warn(f"{type(estimator).__name__}(layer=...) is deprecated since 0.2 and will be "
-                  "removed in 0.3; use layers=... (one name or a list)", FutureWarning,
-                  stacklevel=3)
+    warn_renamed(f"{type(estimator).__name__}(layer=...)", "layers=... (one name or a list)")
     return old
 
 

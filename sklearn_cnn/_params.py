@@ -207,12 +207,18 @@ TRAINING_PARAMS = (
             machine has no such device).
         """),
     _p("fast_path", None, [str, list, tuple, set, frozenset, None], """
-        fast_path : None, str or list of str, default={default}
+        fast_path : None, "auto", str or list of str, default={default}
             Opt-in speed-ups of the forward / backward pass, any of
             ``"channels_last"`` (NHWC memory layout), ``"compile"``
             (``torch.compile``) and ``"bf16"`` (bfloat16 autocast). They change
-            speed and, slightly, the numbers (bf16 rounds). ``docs/benchmarks.md``
-            has what each gives on our machines.
+            speed and, slightly, the numbers (bf16 rounds). ``"auto"`` times a
+            few training steps of the network on a batch of the data in both
+            layouts before training and keeps channels_last when it is >= 5 %
+            faster (printed when ``verbose``; ``fast_path_`` records it, and a
+            resumed run keeps its choice). The layouts round differently, so two
+            processes may choose differently: to repeat a run bit for bit, pass
+            its ``fast_path_``. ``docs/benchmarks.md`` has what each gives on our
+            machines.
         """),
     _p("callbacks", None, [list, tuple, None], """
         callbacks : list of skorch callbacks, default={default}

@@ -1,12 +1,12 @@
 """CNNClassifier: a scikit-learn classifier that trains a CNN with skorch's loop."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from ._deprecation import warn_renamed
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
 from ._input import channel_stats, check_image_shape
 from ._params import Param, declare
@@ -69,6 +69,9 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         True when ``fit`` was stopped by Ctrl-C (KeyboardInterrupt) before its
         last epoch; the weights are those of that point. Fit again with the same
         ``checkpoint_dir`` to continue.
+    fast_path_ : tuple of str
+        The fast path the training used: ``fast_path`` itself, or what
+        ``fast_path="auto"`` chose (printed when ``verbose``).
 
     Examples
     --------
@@ -152,8 +155,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
             statistics (Keras' "Total params"); ``trainable`` only those trained.
         """
         if input_shape is not None:
-            warnings.warn("summary's input_shape is deprecated and will be removed in 0.3; "
-                          "use image_shape", FutureWarning, stacklevel=2)
+            warn_renamed("summary's input_shape", "image_shape")
             image_shape = input_shape if image_shape is None else image_shape
         if hasattr(self, "net_"):
             module = self.module_

@@ -1,6 +1,7 @@
 """probe_layers: how well does each layer of a CNN separate the classes?"""
 
 import time
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from ._deprecation import DEPRECATED, is_unset, warn_renamed
 from ._layers import check_layers
 from .features.layer import default_probe_layers
 from .linear_probe import LinearProbe
@@ -88,8 +90,8 @@ def layer_features(estimator, X, layers, *, pooling=None, batch_size=256):
 
 
 def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probes=None,
-                 cv=None, *, pooling=None, train_score_samples=10000, return_estimator=False,
-                 verbose=1):
+                 cv=None, *, pooling=None, train_acc_samples=10000, return_estimator=False,
+                 verbose=1, train_score_samples=DEPRECATED):
     """Train probes on the activations of each layer and score them.
 
     Parameters
@@ -111,14 +113,17 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
         training features; otherwise the accuracy on the training data itself.
     pooling : {None, "avg", "max"} or int, default=None
         Pool conv feature maps before probing (see :class:`LayerFeatures`).
-    train_score_samples : int or None, default=10000
-        Without ``cv``, the training score is computed on at most this many
-        (seeded, random) training samples: a KNN scoring all 50,000 CIFAR
-        training images against each other costs more than everything else.
+    train_acc_samples : int or None, default=10000
+        Without ``cv``, ``train_acc`` is measured on at most this many (seeded,
+        random) training samples: a KNN scoring all 50,000 CIFAR training
+        images against each other costs more than everything else. None: all.
     return_estimator : bool, default=False
         Also return the fitted CNN (useful when a clone was trained here).
     verbose : int, default=1
         Show a progress bar over (layer, probe) pairs.
+    train_score_samples : int or None
+        The name of ``train_acc_samples`` before 0.2 (a FutureWarning; removed
+        in 0.3).
 
     Returns
     -------
@@ -140,6 +145,14 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     >>> table[["layer", "probe"]].values.tolist()[:2]
     [['flatten', 'linear_svc'], ['flatten', 'knn']]
     """
+    if not is_unset(train_score_samples):
+        warn_renamed("probe_layers' train_score_samples", "train_acc_samples")
+        train_acc_samples = train_score_samples
+    if train_acc_samples is not None and (
+            isinstance(train_acc_samples, bool) or not isinstance(train_acc_samples, Integral)
+            or train_acc_samples < 1):
+        raise ValueError(f"train_acc_samples must be a positive int or None, got "
+                         f"{train_acc_samples!r}")
     try:
         check_is_fitted(estimator, "net_")
     except NotFittedError:
@@ -154,8 +167,8 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     extract_seconds = time.perf_counter() - start
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     score_idx = np.arange(len(y_train))
-    if train_score_samples is not None and len(y_train) > train_score_samples:
-        score_idx = np.sort(np.random.RandomState(0).choice(len(y_train), train_score_samples,
+    if train_acc_samples is not None and len(y_train) > train_acc_samples:
+        score_idx = np.sort(np.random.RandomState(0).choice(len(y_train), train_acc_samples,
                                                             replace=False))
     rows = []
     pairs = [(layer, name) for layer in layers for name in probes]

@@ -6,7 +6,6 @@ partners of which a fixed fraction share the anchor's class (never the anchor
 itself); the rest come from other classes.
 """
 
-import warnings
 
 import numpy as np
 import torch
@@ -20,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ._base import AugmentMixin, FastPathMixin, TrainingMixin, init_weights, torch_seed
+from ._deprecation import DEPRECATED, is_unset, warn_renamed
 from ._checkpoint import CheckpointMixin
 from ._input import channel_stats
 from ._layers import LayerAccessMixin
@@ -247,6 +247,9 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     layer_names_ : list of str
     history_ : pandas.DataFrame
         epoch, train_loss, valid_loss (pair losses), lr, dur.
+    fast_path_ : tuple of str
+        The fast path the training used: ``fast_path`` itself, or what
+        ``fast_path="auto"`` chose (printed when ``verbose``).
 
     Examples
     --------
@@ -262,9 +265,9 @@ class SiameseEmbedder(TrainingMixin, TransformerMixin, BaseEstimator):
     _renamed_params = {"normalize": "normalize_embeddings"}  # old: new (checkpoints too)
 
     def _normalize_embeddings(self):
-        if self.normalize != "deprecated":
-            warnings.warn("SiameseEmbedder's normalize is deprecated and will be removed in "
-                          "0.3; use normalize_embeddings", FutureWarning, stacklevel=3)
+        if not is_unset(self.normalize):
+            warn_renamed("SiameseEmbedder(normalize=...)", "normalize_embeddings=...",
+                         note="normalize means input standardisation elsewhere")
             return bool(self.normalize)
         return self.normalize_embeddings
 
@@ -350,5 +353,5 @@ declare(SiameseEmbedder, [
       (("margin", 0.2), ("pos_margin", 0.0), ("neg_margin", 1.0))),
     Param("same_class_fraction", 0.2, [real(0.0, 1.0, "both")], ""),
     Param("normalize_embeddings", True, ["boolean"], ""),
-    Param("normalize", "deprecated", [StrOptions({"deprecated"}), "boolean"], ""),
+    Param("normalize", DEPRECATED, [StrOptions({DEPRECATED}), "boolean"], ""),
 ], defaults={"batch_size": 64})

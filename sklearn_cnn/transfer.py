@@ -8,6 +8,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from torch import nn
 
+from ._deprecation import DEPRECATED
 from ._base import NetClassifierMixin, TrainingMixin, init_weights, torch_seed
 from ._layers import LayerAccessMixin, pool_and_flatten
 from ._params import Param, count, declare, real
@@ -153,6 +154,9 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
     integer_input_ : bool
         Whether the training images were integers (0-255, divided by 255).
     classes_, history_, steps_ (per-step train loss), net_
+    fast_path_ : tuple of str
+        The fast path the training used: ``fast_path`` itself, or what
+        ``fast_path="auto"`` chose (printed when ``verbose``).
 
     Examples
     --------
@@ -186,7 +190,7 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
                 raise ValueError(f"layer {self.layer!r} is not a layer of the backbone; valid "
                                  f"layer names: {names}")
             # (and clears the backbone's deprecated layer=, which would win over layers)
-            bb.set_params(layers=self.layer, layer="deprecated")
+            bb.set_params(layers=self.layer, layer=DEPRECATED)
         return bb
 
     def _check_params(self):

@@ -359,8 +359,9 @@ def test_string_images_are_rejected():
     (dict(init="orthogonal"), ValueError, "'init' parameter of CNNClassifier must be a str among"),
     (dict(image_shape=(3, 3)), ValueError, "cannot be reshaped to image_shape"),
     (dict(kernel_size=[3, 3, 3]), ValueError, "kernel_size has 3 values"),
-    (dict(fast_path="fp16"), ValueError, "fast_path must be None, one of"),
-    (dict(fast_path=["bf16", 3]), ValueError, "fast_path must be None, one of"),
+    (dict(fast_path="fp16"), ValueError, "fast_path must be None, 'auto', one of"),
+    (dict(fast_path=["bf16", 3]), ValueError, "fast_path must be None, 'auto', one of"),
+    (dict(fast_path=["auto"]), ValueError, "fast_path must be None, 'auto', one of"),
 ])
 def test_bad_parameters_raise_in_fit(params, exc, match):
     X = np.random.RandomState(0).rand(20, 64)
@@ -389,6 +390,66 @@ def test_fast_path_channels_last_and_bf16(small_digits):
     assert abs(both.score(Xt, yt) - ref.score(Xt, yt)) <= 0.05
     restored = pickle.loads(pickle.dumps(both))
     np.testing.assert_array_equal(restored.predict_proba(Xt), proba)
+
+
+@pytest.mark.parametrize("contiguous_ms, nhwc_ms, chosen", [
+    (10.0, 8.0, ("channels_last",)),  # 1.25x: kept
+    (10.0, 9.8, ()),  # 1.02x: a tie, contiguous stays
+    (8.0, 10.0, ()),
+])
+def test_fast_path_auto_keeps_the_faster_layout(small_digits, monkeypatch, capsys,
+                                                contiguous_ms, nhwc_ms, chosen):
+    """"auto" times both layouts (here: timings given) and trains with the faster one:
+    the same network, bit for bit, as the explicit choice, so the trial moves no seed;
+    the choice is printed and recorded."""
+    from sklearn_cnn import _fast_path
+
+    monkeypatch.setattr(_fast_path, "_CHOICES", {})
+    monkeypatch.setattr(_fast_path, "_step_seconds", lambda trial, x, channels_last: (
+        nhwc_ms if channels_last else contiguous_ms) / 1e3)
+    X, y, Xt, _ = small_digits
+    auto = CNNClassifier(fast_path="auto", **{**FAST, "verbose": 1}).fit(X, y)
+    assert auto.fast_path_ == chosen
+    assert f"fast_path='auto': {'channels_last' if chosen else 'none'}" in capsys.readouterr().out
+    explicit = CNNClassifier(fast_path=list(chosen), **FAST).fit(X, y)  # default: dropout
+    np.testing.assert_array_equal(auto.predict_proba(Xt), explicit.predict_proba(Xt))
+    assert CNNClassifier(**FAST).fit(X, y).fast_path_ == ()
+
+
+def test_fast_path_auto_times_real_steps_without_touching_the_network(small_digits):
+    from sklearn_cnn._fast_path import choose_fast_path
+    from sklearn_cnn.architectures import build_network, resolve_architecture
+
+    net = build_network(resolve_architecture("cifar_3x3"), (1, 8, 8), 10)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    images = torch.rand(64, 1, 8, 8)
+    rng = torch.get_rng_state()
+    choice = choose_fast_path(net, images, 32)
+    assert choice in (frozenset(), frozenset({"channels_last"}))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None for p in net.parameters())
+    assert net.conv1.weight.is_contiguous()  # the copy was timed in NHWC, not the network
+    # no convolution (a linear head on features): nothing to choose
+    head = torch.nn.Sequential(torch.nn.Linear(8, 3))
+    assert choose_fast_path(head, torch.rand(64, 8), 32) == frozenset()
+
+
+def test_fast_path_auto_resumes_with_the_recorded_choice(small_digits, tmp_path, monkeypatch,
+                                                         capsys):
+    """A run continued from its checkpoint trains with the layout it started with, whatever
+    a new timing would say."""
+    from sklearn_cnn import _fast_path
+
+    X, y, _, _ = small_digits
+    for faster in (True, False):  # first run: channels_last wins; the rerun would say no
+        monkeypatch.setattr(_fast_path, "_CHOICES", {})
+        monkeypatch.setattr(_fast_path, "_step_seconds", lambda trial, x, channels_last,
+                            faster=faster: 0.008 if channels_last == faster else 0.010)
+        clf = CNNClassifier(fast_path="auto", checkpoint_dir=tmp_path, **{**FAST, "verbose": 1})
+        clf.fit(X, y)
+        assert clf.fast_path_ == ("channels_last",)
+    assert "(the resumed run's choice)" in capsys.readouterr().out
 
 
 def test_fast_path_compile_wires_torch_compile(small_digits, monkeypatch):

@@ -354,12 +354,26 @@ def test_every_training_experiment_takes_epochs():
         assert ("epochs" in params) == (name not in no_training), name
 
 
+def test_report_networks_passes_fast_path_and_checks_it_first(tmp_path):
+    from sklearn_cnn.experiments import ExperimentInputError
+    from sklearn_cnn.experiments.architectures import report_networks
+
+    with pytest.raises(ExperimentInputError, match="fast_path must be None, 'auto'"):
+        report_networks(tmp_path, quick=True, nets=("conv3_fc3",), fast_path="fp16", verbose=0)
+    assert not list(tmp_path.iterdir())  # checked before any work
+    report_networks(tmp_path, quick=True, nets=("conv3_fc3",), fast_path="channels_last",
+                    verbose=0)
+    clf = joblib.load(tmp_path / "model_conv3_fc3.joblib")
+    assert clf.fast_path == "channels_last" and clf.fast_path_ == ("channels_last",)
+
+
 def test_report_networks_max_epochs_is_a_deprecated_alias(tmp_path):
     from sklearn_cnn.experiments.architectures import report_networks
 
-    with pytest.warns(FutureWarning, match="use epochs"):
+    with pytest.warns(FutureWarning, match="use epochs") as caught:
         table = report_networks(tmp_path, quick=True, nets=("conv3_fc3",), max_epochs=1,
                                 verbose=0)
+    assert [w.filename for w in caught if w.category is FutureWarning] == [__file__]
     assert table["epochs"].tolist() == [1]
     assert {"valid_acc", "test_top5_acc", "epoch_seconds"} <= set(table.columns)
     assert (table["test_top5_acc"] >= table["test_acc"]).all()

@@ -368,7 +368,7 @@ def test_feature_extractor_input_rules(rgb32):
 
 
 def test_available_layers_on_the_class_is_deprecated():
-    with pytest.warns(FutureWarning, match=r"call it on an estimator: VGGFeatures\(arch=\.\.\.\)"):
+    with pytest.warns(FutureWarning, match=r"use VGGFeatures\(arch=\.\.\.\)\.available_layers\(\)"):
         names = VGGFeatures.available_layers("vgg16")
     assert names == VGGFeatures(arch="vgg16").available_layers()
     with pytest.warns(FutureWarning, match="on the class is deprecated"):

@@ -1,3 +1,5 @@
+import numpy as np
+import pandas as pd
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -57,3 +59,23 @@ def test_default_probes_by_name():
         default_probes(names=["svm9"])
     with pytest.raises(ValueError, match="names must name at least one of"):
         default_probes(names=[])
+
+
+def test_train_acc_samples_bounds_the_training_score_and_is_checked(small_digits):
+    """train_acc is measured on the seeded subset (its old name gives the same table);
+    a count that is not a positive int is a ValueError naming the parameter."""
+    X, y, Xt, yt = small_digits
+    cnn = CNNClassifier("cifar_3x3", max_epochs=1, verbose=0, random_state=0).fit(X, y)
+    small = probe_layers(cnn, X, y, Xt, yt, layers=["fc1"], probes="knn",
+                         train_acc_samples=7, verbose=0)
+    # 7 samples: the accuracy is a multiple of 1/7
+    assert np.isclose(small["train_acc"].iloc[0] * 7, round(small["train_acc"].iloc[0] * 7))
+    with pytest.warns(FutureWarning, match="use train_acc_samples"):
+        old = probe_layers(cnn, X, y, Xt, yt, layers=["fc1"], probes="knn",
+                           train_score_samples=7, verbose=0)
+    pd.testing.assert_frame_equal(small.drop(columns="fit_seconds"),
+                                  old.drop(columns="fit_seconds"))
+    for bad in (0, 2.5, True, "all"):
+        with pytest.raises(ValueError, match="train_acc_samples must be a positive int or None"):
+            probe_layers(cnn, X, y, Xt, yt, layers=["fc1"], probes="knn",
+                         train_acc_samples=bad, verbose=0)

@@ -12,12 +12,12 @@ other part of sklearn_cnn uses.
 import copy
 import math
 import numbers
-import warnings
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._deprecation import warn_renamed
 from .._layers import LayerAccessMixin
 
 __all__ = [
@@ -125,8 +125,7 @@ RENAMED_KEYS = {"conv": {"kernel": "kernel_size"}, "maxpool": {"size": "kernel_s
 
 
 def _warn_renamed(type_, old, new):
-    warnings.warn(f"the {type_} layer key {old!r} is deprecated since 0.2 and will be removed "
-                  f"in 0.3; use {new!r}", FutureWarning, stacklevel=4)
+    warn_renamed(f"the {type_} layer key {old!r}", repr(new))
 
 
 LAYER_TYPES = {

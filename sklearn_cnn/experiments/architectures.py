@@ -1,12 +1,13 @@
 """Training experiments of reference reports 001-004: the reports' networks with their
 hyper-parameters, filter size x stride sweeps, and L2 on all vs selected layers."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import top_k_accuracy_score
 
+from .._deprecation import warn_renamed
+from .._fast_path import check_fast_path
 from ..classifier import CNNClassifier
 from ..datasets import load_train_test
 from ..plot import learning_curves, save_figure
@@ -28,7 +29,7 @@ def _fit_rows(configs, data, out, seed, verbose, quick, references=None):
     """Train each ``(label, CNNClassifier params)`` (resumably) and tabulate it.
 
     Columns: epochs trained, trainable params, train / validation / test (top-1)
-    accuracy, the test accuracy's maximum over the epochs, test top-5 accuracy, total and per-epoch fit seconds. The
+    accuracy, the test accuracy's maximum over the epochs, test top-5 accuracy, total and median per-epoch fit seconds. The
     validation accuracy is that of the weights kept: the best epoch's (lowest
     ``valid_loss``) with early stopping, else the last one's. ``references``
     ({label: {text: value}}) are marked on the learning curves.
@@ -58,7 +59,9 @@ def _fit_rows(configs, data, out, seed, verbose, quick, references=None):
                      "test_top5_acc": top_k_accuracy_score(y_te, proba, k=min(5, proba.shape[1] - 1),
                                                            labels=clf.classes_),
                      "fit_seconds": fit_seconds,
-                     "epoch_seconds": float(hist["dur"].mean())})
+                     # the median: an epoch that spanned a pause of the job (SIGSTOP,
+                     # a suspended session) counts the pause in its "dur"
+                     "epoch_seconds": float(hist["dur"].median())})
         save_figure(learning_curves(clf, title=label,
                                     reference=(references or {}).get(label)),
                     out / f"curves_{_slug(label)}.png")
@@ -190,11 +193,20 @@ REPORTED = {
               "simple_49k 77.65% val, densenet_45k 86.25% val, cifar_3x3 71.20%, mnist 98.14%")
 def report_networks(out, quick=False, nets: tuple[str, ...] | None = None,
                     epochs: int | None = None, seed=0, verbose=1,
-                    max_epochs: int | None = None):
+                    fast_path: str | None = None, max_epochs: int | None = None):
+    """Each report network with its report's settings (``REPORT_NETS``).
+
+    ``fast_path`` is the estimators' (e.g. ``--set fast_path=auto``): it changes the
+    speed and the rounding, not the settings. A run keeps the fast path it started
+    with: give the same one when continuing it (its checkpoint records it).
+    """
     if max_epochs is not None:  # the name before 0.2: every experiment takes ``epochs``
-        warnings.warn("report_networks' max_epochs is deprecated and will be removed in 0.3; "
-                      "use epochs", FutureWarning, stacklevel=2)
+        warn_renamed("report_networks' max_epochs", "epochs")
         epochs = epochs or max_epochs
+    try:
+        check_fast_path(fast_path)
+    except ValueError as exc:
+        raise ExperimentInputError(str(exc)) from None
     nets = list(REPORT_NETS) if nets is None else list(nets)
     unknown = set(nets) - set(REPORT_NETS)
     if unknown:
@@ -202,7 +214,8 @@ def report_networks(out, quick=False, nets: tuple[str, ...] | None = None,
     tables = []
     for net in nets:
         dataset, params = REPORT_NETS[net]
-        params = {**params, **({"max_epochs": epochs} if epochs else {})}
+        params = {**params, **({"max_epochs": epochs} if epochs else {}),
+                  **({"fast_path": fast_path} if fast_path is not None else {})}
         data = _data(quick, dataset, seed, upsample=4)
         t = _fit_rows([(net, dict(architecture=net, **params))], data, out, seed, verbose,
                       quick, references=REPORTED)

@@ -6,7 +6,6 @@ torch hub cache, ``backbone="vgg16"`` uses VGG16 as the reports did.
 """
 
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -16,6 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from tqdm.auto import tqdm
 
+from .._deprecation import warn_renamed
 from ..datasets import load_train_test, subsample
 from ..features import CifarResNetFeatures, VGGFeatures
 from ..features.cifar_resnet import pretrained_weights_path
@@ -29,8 +29,7 @@ BACKBONE_NAMES = ("cifar_resnet20", "vgg16")  # as TransferClassifier's BACKBONE
 def canonical_backbone(backbone):
     """``backbone`` by its one name; "resnet20", the name before 0.2, warns (FutureWarning)."""
     if backbone == "resnet20":
-        warnings.warn("backbone='resnet20' is deprecated and will be removed in 0.3; use "
-                      "'cifar_resnet20'", FutureWarning, stacklevel=3)
+        warn_renamed("backbone='resnet20'", "'cifar_resnet20'")
         return "cifar_resnet20"
     if backbone not in BACKBONE_NAMES:
         raise ExperimentInputError(f"backbone must be one of {list(BACKBONE_NAMES)}, got "

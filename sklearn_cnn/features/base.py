@@ -15,7 +15,6 @@ import os
 import re
 import types
 import uuid
-import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -24,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._deprecation import warn_renamed
 from .._input import check_device, check_images, check_positive_int
 from .._layers import LayerAccessMixin, LayerView, requested_layers
 from ._extract import (cached_extract, check_layers, check_pooling, extract_features,
@@ -282,10 +282,8 @@ class _InstanceQuery:
             if kwargs or len(args) > 1:
                 raise TypeError(f"{cls.__name__}.available_layers() takes at most the "
                                 f"{estimator._model_param()!r} argument")
-            warnings.warn(f"{cls.__name__}.available_layers() on the class is deprecated since "
-                          f"0.2 and will be removed in 0.3; call it on an estimator: "
-                          f"{cls.__name__}({estimator._model_param()}=...).available_layers()",
-                          FutureWarning, stacklevel=2)
+            warn_renamed(f"{cls.__name__}.available_layers() on the class",
+                         f"{cls.__name__}({estimator._model_param()}=...).available_layers()")
             if model is not None:
                 estimator.set_params(**{estimator._model_param(): model})
             return estimator.available_layers()

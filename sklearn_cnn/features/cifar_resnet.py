@@ -14,6 +14,7 @@ import os
 from torch import nn
 from torch.nn import functional as F
 
+from .._deprecation import DEPRECATED, warn_renamed
 from .._base import seed_from, torch_seed
 from ._extract import check_layers
 from .base import IMAGENET_MEAN, IMAGENET_STD, NetworkFeatures, Preprocess, load_state_dict
@@ -33,10 +34,7 @@ _RENAMED = {"CIFAR_MEAN": "IMAGENET_MEAN", "CIFAR_STD": "IMAGENET_STD"}  # they 
 
 def __getattr__(name):  # the old names, for one release
     if name in _RENAMED:
-        import warnings
-
-        warnings.warn(f"{name} is deprecated and will be removed in 0.3 (it holds ImageNet's "
-                      f"statistics); use {_RENAMED[name]}", FutureWarning, stacklevel=2)
+        warn_renamed(name, _RENAMED[name], note="it holds ImageNet's statistics")
         return globals()[_RENAMED[name]]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -177,7 +175,7 @@ class CifarResNetFeatures(NetworkFeatures):
               "avgpool": "flatten", "logits": "linear"}
 
     def __init__(self, depth=20, layers="avgpool", *, weights=None, pooling=None, batch_size=256,
-                 device="cpu", random_state=None, trust_weights_file=False, layer="deprecated"):
+                 device="cpu", random_state=None, trust_weights_file=False, layer=DEPRECATED):
         self.depth = depth
         self.layers = layers
         self.weights = weights

@@ -5,6 +5,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._deprecation import DEPRECATED
 from .._input import check_positive_int
 from .._layers import requested_layers
 from ._extract import (cached_extract, check_layers, check_pooling, feature_names,
@@ -83,7 +84,7 @@ class LayerFeatures(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, estimator=None, layers=None, *, pooling=None, refit=True, batch_size=256,
-                 layer="deprecated"):
+                 layer=DEPRECATED):
         self.estimator = estimator
         self.layers = layers
         self.layer = layer

@@ -11,6 +11,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from .._deprecation import DEPRECATED
 from .._base import seed_from, torch_seed
 from ._extract import check_layers
 from .base import (IMAGENET_MEAN, IMAGENET_STD, NetworkFeatures, Preprocess, _is_path,
@@ -101,7 +102,7 @@ class TorchvisionFeatures(NetworkFeatures):
 
     def __init__(self, model="resnet18", layers=None, *, weights="DEFAULT", pooling=None,
                  resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False, layer="deprecated"):
+                 trust_weights_file=False, layer=DEPRECATED):
         self.model = model
         self.layers = layers
         self.weights = weights
@@ -283,7 +284,7 @@ class VGGFeatures(_NamedTorchvisionFeatures):
 
     def __init__(self, layers="pool5", arch="vgg16", *, weights="DEFAULT", pooling=None,
                  resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False, layer="deprecated"):
+                 trust_weights_file=False, layer=DEPRECATED):
         self.layers = layers
         self.arch = arch
         self.weights = weights
@@ -342,7 +343,7 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
 
     def __init__(self, layers="avgpool", arch="resnet18", *, weights="DEFAULT", pooling=None,
                  resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False, layer="deprecated"):
+                 trust_weights_file=False, layer=DEPRECATED):
         self.layers = layers
         self.arch = arch
         self.weights = weights

@@ -1,0 +1,154 @@
+"""``fast_path``: the opt-in speed-ups of a training's forward / backward pass, and
+``fast_path="auto"``, which measures which of them pays on this machine.
+
+What wins differs per CPU and network (docs/benchmarks.md, "Fast path"): NHWC
+(channels_last) made cifar_3x3 1.2-1.3x faster at batch 32 on our AVX2 machines,
+and ``torch.compile`` made it slower once its compile time is counted. So
+``"auto"`` times a few training steps of the network at hand, on a batch of the
+training images, in both memory layouts, and keeps the faster one. It never
+chooses ``"compile"`` (its compile time is paid per process and did not pay back on
+our machines) or ``"bf16"`` (it rounds: whether accuracy holds is a question for
+the user, not a timing); give them explicitly.
+"""
+
+import copy
+import hashlib
+import time
+
+import torch
+
+__all__ = ["FAST_PATHS", "check_fast_path", "choose_fast_path"]
+
+FAST_PATHS = ("channels_last", "compile", "bf16")
+AUTO = "auto"
+
+# channels_last is kept only when it is this much faster: a near tie is noise, and
+# contiguous (the layout every other code path uses) is the default.
+MIN_SPEEDUP = 1.05
+# The trial: pairs of steps (one per layout, in alternating order) until both the
+# pairs and the seconds suffice; the median of the pairs' ratios. A ratio within a
+# pair is robust to load that changes during the trial (another job starting), and
+# a steps-of-milliseconds network needs many pairs to rise above the timer's noise.
+MIN_PAIRS, MAX_PAIRS, MIN_SECONDS, MAX_SECONDS = 5, 50, 0.5, 3.0
+
+# One choice per process and setting, so that the fits of one process (a grid
+# search, a cross-validation) all train with the same layout: the layouts round
+# differently, and a choice that flipped between fits would make them differ.
+_CHOICES = {}
+
+
+def check_fast_path(value, allow_auto=True):
+    """The set of fast-path options ``value`` names (None, one name or a list of names),
+    or ``"auto"``."""
+    if value is None:
+        return frozenset()
+    if allow_auto and isinstance(value, str) and value == AUTO:
+        return AUTO
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or \
+            any(not isinstance(i, str) or i not in FAST_PATHS for i in items):
+        raise ValueError(f"fast_path must be None, {AUTO!r}, one of {list(FAST_PATHS)} or a "
+                         f"list of them, got {value!r}")
+    return frozenset(items)
+
+
+def _step_seconds(trial, x, channels_last):
+    """Seconds of one training step (forward, backward, optimizer step) of ``trial``, a
+    (module, optimizer) pair, on ``x`` (both in the layout ``channels_last`` says)."""
+    module, optimizer = trial
+    start = time.perf_counter()
+    out = module(x)
+    out = out if torch.is_tensor(out) else torch.cat([o.flatten(1) for o in out], 1)
+    if out.requires_grad:  # (a network with every layer frozen has no backward)
+        out.float().square().mean().backward()
+        # The whole step, as in training: the optimizer's elementwise updates run over
+        # weights and gradients in the layout under test.
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+def _speedup(module, x, optimizer):
+    """Median over step pairs of (contiguous seconds / channels_last seconds), and the
+    median seconds of each layout's step."""
+    trials = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        copied = copy.deepcopy(module).train().to(memory_format=layout)
+        # lr 0: the copies are thrown away, and a real step could drive them into
+        # denormals or overflow, which changes the speed of the very same kernels
+        trials.append((copied, optimizer([p for p in copied.parameters() if p.requires_grad],
+                                         lr=0.0)))
+    contiguous, nhwc = trials
+    x_nhwc = x.contiguous(memory_format=torch.channels_last)
+    for _ in range(2):  # warm-up: oneDNN builds its kernels on the first passes
+        _step_seconds(contiguous, x, False), _step_seconds(nhwc, x_nhwc, True)
+    pairs, started = [], time.perf_counter()
+    while len(pairs) < MAX_PAIRS:
+        elapsed = time.perf_counter() - started
+        if (len(pairs) >= MIN_PAIRS and elapsed >= MIN_SECONDS) or elapsed >= MAX_SECONDS:
+            break
+        if len(pairs) % 2:  # BA after AB: neither layout always runs first
+            b = _step_seconds(nhwc, x_nhwc, True)
+            a = _step_seconds(contiguous, x, False)
+        else:
+            a = _step_seconds(contiguous, x, False)
+            b = _step_seconds(nhwc, x_nhwc, True)
+        pairs.append((a, b))
+    a, b = (sorted(column)[len(column) // 2] for column in zip(*pairs))
+    ratios = sorted(ai / bi for ai, bi in pairs)
+    return ratios[len(ratios) // 2], a, b, len(pairs)
+
+
+def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose=0,
+                     optimizer=torch.optim.Adam):
+    """The fast path of ``fast_path="auto"`` for training ``module`` on images ``X``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The initialised network (not changed: a copy is timed).
+    X : torch.Tensor
+        The training inputs; the first ``batch_size`` are timed.
+    batch_size : int
+    device : str, default="cpu"
+    recorded : list of str or None
+        The choice a resumed run made (from its checkpoint): kept, so that the
+        continuation trains as the run would have.
+    verbose : int, default=0
+        Print the choice and the two timings.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        The training's optimizer: its step is part of the timed step.
+
+    Returns
+    -------
+    frozenset of str
+        ``{"channels_last"}`` or the empty set.
+    """
+    if recorded is not None:
+        choice = frozenset(recorded)
+        if verbose:
+            print(f"fast_path='auto': {'channels_last' if choice else 'none'} (the resumed "
+                  "run's choice)")
+        return choice
+    convs = any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
+    if X.dim() != 4 or not convs:
+        if verbose:
+            print("fast_path='auto': none (no convolution over image batches: no layout "
+                  "to choose)")
+        return frozenset()
+    x = X[:batch_size].to(device=device, dtype=torch.float32)
+    key = (hashlib.sha1(repr(module).encode()).hexdigest(), tuple(x.shape), str(device),
+           torch.get_num_threads())
+    if key not in _CHOICES:
+        # Dropout draws from torch's generator: the trial must not move the run's seeds.
+        with torch.random.fork_rng(devices=[]):
+            speedup, a, b, n = _speedup(module, x, optimizer)
+        _CHOICES[key] = (frozenset({"channels_last"}) if speedup >= MIN_SPEEDUP
+                         else frozenset()), (f"{n} pairs of training steps of {len(x)} "
+                                             f"images: {a * 1e3:.1f} ms contiguous, "
+                                             f"{b * 1e3:.1f} ms channels_last, "
+                                             f"{speedup:.2f}x; kept when >= {MIN_SPEEDUP}x")
+    choice, how = _CHOICES[key]
+    if verbose:
+        print(f"fast_path='auto': {'channels_last' if choice else 'none'} ({how})")
+    return choice

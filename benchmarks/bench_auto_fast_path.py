@@ -14,7 +14,7 @@ For every report network at its report's batch size (random 32x32x3 images;
 Usage (``OMP_NUM_THREADS`` as the runs it stands for, e.g. 1 for the background jobs):
 
     python benchmarks/bench_auto_fast_path.py [--steps 12] [--repeats 2] [--nets NAME ...]
-        [--out results.json] [--write-doc docs/benchmarks.md]
+        [--out results.json] [--write-doc docs/benchmarks.md] [--note TEXT]
 """
 
 import argparse
@@ -81,6 +81,7 @@ def main(argv=None):
     p.add_argument("--nets", nargs="*", default=list(REPORT_NETS))
     p.add_argument("--out", default=None)
     p.add_argument("--write-doc", default=None)
+    p.add_argument("--note", default="", help="how the machine was (e.g. other jobs running)")
     args = p.parse_args(argv)
     info = cpu_info()
     print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
@@ -89,7 +90,8 @@ def main(argv=None):
     for net in args.nets:
         rows.append(case(net, args.steps, args.repeats))
         print(json.dumps(rows[-1]), flush=True)
-    result = {"cpu": info, "steps": args.steps, "repeats": args.repeats, "rows": rows}
+    result = {"cpu": info, "steps": args.steps, "repeats": args.repeats, "rows": rows,
+              "note": args.note}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     if args.write_doc:
@@ -124,7 +126,7 @@ def section(r):
     right = sum(row["right"] for row in rows)
     lines += ["", f"auto chose the faster layout (or a tie) for {right} of {len(rows)} "
               "networks. Speed-ups are ratios measured side by side; absolute step times need "
-              "a quiet machine.", ""]
+              "a quiet machine." + (f" {r['note']}" if r.get("note") else ""), ""]
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import cpu_info, replace_section  # noqa: E402
+from bench_checkpoint import cpu_info, write_result  # noqa: E402
 
 # The setting scripts/run_background.sh runs the long jobs with.
 TUNED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296"
@@ -93,11 +93,7 @@ def main(argv=None):
                      "tuned": med[True]})
     result = {"cpu": info, "threads": args.threads, "images": args.images,
               "repeats": args.repeats, "rows": rows, "context": args.context}
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.write_doc:
-        replace_section(Path(args.write_doc), TITLE, section(result))
-    return result
+    return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
 def section(r):

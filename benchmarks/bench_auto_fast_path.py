@@ -14,7 +14,7 @@ For every report network at its report's batch size (random 32x32x3 images;
 Usage (``OMP_NUM_THREADS`` as the runs it stands for, e.g. 1 for the background jobs):
 
     python benchmarks/bench_auto_fast_path.py [--steps 12] [--repeats 2] [--nets NAME ...]
-        [--out results.json] [--write-doc docs/benchmarks.md] [--note TEXT]
+        [--out results.json] [--write-doc docs/benchmarks.md] [--context TEXT]
 """
 
 import argparse
@@ -31,7 +31,7 @@ from sklearn_cnn import CNNClassifier, _fast_path
 from sklearn_cnn.experiments.architectures import REPORT_NETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import StepTimer, cpu_info, replace_section  # noqa: E402
+from bench_checkpoint import StepTimer, cpu_info, write_result  # noqa: E402
 
 TITLE = "## What `fast_path=\"auto\"` chooses (`bench_auto_fast_path.py`)"
 
@@ -81,7 +81,8 @@ def main(argv=None):
     p.add_argument("--nets", nargs="*", default=list(REPORT_NETS))
     p.add_argument("--out", default=None)
     p.add_argument("--write-doc", default=None)
-    p.add_argument("--note", default="", help="how the machine was (e.g. other jobs running)")
+    p.add_argument("--context", default="",
+                   help="what else ran on the machine, for the doc (absolute times depend on it)")
     args = p.parse_args(argv)
     info = cpu_info()
     print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
@@ -91,12 +92,8 @@ def main(argv=None):
         rows.append(case(net, args.steps, args.repeats))
         print(json.dumps(rows[-1]), flush=True)
     result = {"cpu": info, "steps": args.steps, "repeats": args.repeats, "rows": rows,
-              "note": args.note}
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.write_doc:
-        replace_section(Path(args.write_doc), TITLE, section(result))
-    return result
+              "context": args.context}
+    return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
 def section(r):
@@ -126,7 +123,7 @@ def section(r):
     right = sum(row["right"] for row in rows)
     lines += ["", f"auto chose the faster layout (or a tie) for {right} of {len(rows)} "
               "networks. Speed-ups are ratios measured side by side; absolute step times need "
-              "a quiet machine." + (f" {r['note']}" if r.get("note") else ""), ""]
+              "a quiet machine." + (f" {r['context']}" if r.get("context") else ""), ""]
     return "\n".join(lines)
 
 

@@ -147,6 +147,16 @@ def section(r):
     ])
 
 
+def write_result(result, out, write_doc, title, section):
+    """A benchmark's last step: its JSON to ``out`` and its page section (``section(result)``,
+    headed ``title``) into ``write_doc``, each when given."""
+    if out:
+        Path(out).write_text(json.dumps(result, indent=1))
+    if write_doc:
+        replace_section(Path(write_doc), title, section(result))
+    return result
+
+
 def replace_section(path, title, new):
     """Replace (or append) the section headed ``title`` of a markdown page."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"

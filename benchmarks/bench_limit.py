@@ -34,7 +34,7 @@ from sklearn_cnn import CifarResNetFeatures, CNNClassifier, VGGFeatures
 from sklearn_cnn.experiments.architectures import REPORT_NETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import StepTimer, cpu_info, replace_section  # noqa: E402
+from bench_checkpoint import StepTimer, cpu_info, write_result  # noqa: E402
 
 
 def sgemm_gflops(n=2048, repeats=5):
@@ -146,11 +146,7 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
         rows.append(row)
     result = {"cpu": info, "rows": rows}
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.write_doc:
-        replace_section(Path(args.write_doc), TITLE, section(result))
-    return result
+    return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
 TITLE = "## Throughput against this CPU's limit (`bench_limit.py`)"

@@ -44,7 +44,7 @@ from sklearn_cnn.datasets import load_train_test, shared_path
 from sklearn_cnn.probing import layer_features
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import cpu_info, replace_section  # noqa: E402
+from bench_checkpoint import cpu_info, write_result  # noqa: E402
 
 
 def ovr_squared_hinge(coef, intercept, X, y, C, classes):
@@ -171,11 +171,7 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
                      "test_acc": float(probe.score(F_te, y_te))}
         print(key, json.dumps(full[key]), flush=True)
     result = {"cpu": info, "source": source, "subsample": sub, "full": full}
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.write_doc:
-        replace_section(Path(args.write_doc), TITLE, section(result))
-    return result
+    return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
 LOSSES = ("squared_hinge", "log_loss")

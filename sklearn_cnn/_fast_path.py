@@ -145,9 +145,10 @@ def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose
             speedup, a, b, n = _speedup(module, x, optimizer)
         _CHOICES[key] = (frozenset({"channels_last"}) if speedup >= MIN_SPEEDUP
                          else frozenset()), (f"{n} pairs of training steps of {len(x)} "
-                                             f"images: {a * 1e3:.1f} ms contiguous, "
-                                             f"{b * 1e3:.1f} ms channels_last, "
-                                             f"{speedup:.2f}x; kept when >= {MIN_SPEEDUP}x")
+                                             f"images, median {a * 1e3:.1f} ms contiguous "
+                                             f"and {b * 1e3:.1f} ms channels_last; the "
+                                             f"pairs' median ratio {speedup:.2f}x, kept when "
+                                             f">= {MIN_SPEEDUP}x")
     choice, how = _CHOICES[key]
     if verbose:
         print(f"fast_path='auto': {'channels_last' if choice else 'none'} ({how})")

@@ -45,6 +45,9 @@ def test_probe_quick_writes_every_file(tmp_path, capsys):
     (["reproduce", "siamese_digits", "--set", "reuse_model=yes"], "must be True or False"),
     (["reproduce", "layer_probes", "--set", "runs=l2"], "runs must name one or more of"),
     (["probe", "--quick", "--layers", "fc9"], "unknown layers 'fc9'"),
+    (["probe", "--quick", "--fast-path", "fp16"],
+     "--fast-path: expected none, auto or a comma-separated list of channels_last"),
+    (["train", "--fast-path", "auto,bf16"], "--fast-path: expected none, auto or"),
     (["train", "--batch-size", "0"],
      "'--batch-size' parameter of CNNClassifier must be an int in the range [1, inf). Got 0"),
 ])
@@ -52,6 +55,23 @@ def test_bad_options_one_line_error(argv, match, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and match in err
+
+
+@pytest.mark.parametrize("text, value", [
+    ("auto", "auto"), ("none", None), ("channels_last", ["channels_last"]),
+    ("channels_last,bf16", ["channels_last", "bf16"]),
+])
+def test_fast_path_option_reaches_the_estimator(text, value, tmp_path, monkeypatch):
+    """--fast-path (default auto) is the estimators' fast_path, parsed once."""
+    import sklearn_cnn.experiments.probing as probing
+
+    seen = {}
+    monkeypatch.setattr(probing, "run_probe", lambda out, **kw: seen.update(kw) or pd.DataFrame(
+        [{"layer": "fc1", "probe": "knn", "test_acc": 1.0}]))
+    assert main(["probe", "--quick", "--out", str(tmp_path / "a"), "--fast-path", text]) == 0
+    assert seen["fast_path"] == value
+    assert main(["probe", "--quick", "--out", str(tmp_path / "b")]) == 0
+    assert seen["fast_path"] == "auto"
 
 
 def test_set_values_are_typed_like_the_defaults():

@@ -431,6 +431,17 @@ class TrainingMixin:
                 (name, {"weight_decay": factor * float(self.weight_decay)}) for name in names]
         return opt, kwargs
 
+    def _with_test_scoring(self, callbacks, test_data):
+        """``callbacks`` with the test-set scoring before early stopping: on the epoch that
+        stops the run, early stopping ends the epoch's callbacks (and restores the best
+        weights), so a scoring after it would leave that epoch's test point out."""
+        if test_data is None:
+            return callbacks
+        names = [name for name, _ in callbacks]
+        at = names.index("early_stopping") if "early_stopping" in names else len(callbacks)
+        return [*callbacks[:at], ("test_scoring", _TestScoring(self, *test_data)),
+                *callbacks[at:]]
+
     def _fit_net(self, module, X, y, *, decay_layers, seed, net_cls=SkorchNet,
                  train_split="stratified", decay_prefix="", extra_callbacks=(),
                  extra_param_groups=(), test_data=None, **net_kwargs):
@@ -443,8 +454,6 @@ class TrainingMixin:
         ``test_data`` (from :meth:`_check_test_data`) adds ``test_loss`` /
         ``test_acc`` to the history after each epoch.
         """
-        if test_data is not None:
-            extra_callbacks = [*extra_callbacks, ("test_scoring", _TestScoring(self, *test_data))]
         if train_split == "stratified":
             train_split = valid_split(self.validation_fraction, y.numpy(), seed)
         opt, opt_kwargs = self._optimizer_kwargs(module, decay_layers, decay_prefix)
@@ -471,9 +480,10 @@ class TrainingMixin:
             iterator_train__shuffle=True,
             iterator_valid__batch_size=max(self.batch_size, 256),
             train_split=train_split,
-            callbacks=self._callbacks(train_split is not None,
-                                      classifier=issubclass(net_cls, NeuralNetClassifier))
-            + list(extra_callbacks),
+            callbacks=self._with_test_scoring(
+                self._callbacks(train_split is not None,
+                                classifier=issubclass(net_cls, NeuralNetClassifier))
+                + list(extra_callbacks), test_data),
             device=self.device,
             verbose=int(self.verbose),
             augment=augment,

@@ -487,6 +487,20 @@ def test_test_data_gives_per_epoch_test_curves_and_is_not_kept(small_digits):
     np.testing.assert_array_equal(ref.predict_proba(Xt), clf.predict_proba(Xt))
 
 
+def test_test_curve_has_the_epoch_that_stopped_the_run(small_digits):
+    """Early stopping ends the epoch's callbacks: the test scoring runs before it, so the
+    stopping epoch has its test point too (and it scores that epoch's weights, not the
+    best ones restored after it)."""
+    X, y, Xt, yt = small_digits
+    clf = CNNClassifier(early_stopping=True, patience=1, validation_fraction=0.2, lr=0.05,
+                        **{**FAST, "max_epochs": 12}).fit(X, y, test_data=(Xt, yt))
+    hist = clf.history_
+    assert len(hist) < 12  # it stopped early
+    assert hist["test_acc"].notna().all() and hist["test_loss"].notna().all()
+    best = hist["valid_loss"].idxmin()
+    assert clf.score(Xt, yt) == pytest.approx(hist["test_acc"].iloc[best])
+
+
 @pytest.mark.parametrize("test_data, exc, match", [
     ("nope", TypeError, "test_data must be a pair"),
     ((np.zeros((3, 8, 8)), [0, 1]), ValueError, "X_test has 3 samples but y_test has 2"),

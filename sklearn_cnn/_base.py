@@ -437,8 +437,8 @@ class TrainingMixin:
         weights), so a scoring after it would leave that epoch's test point out."""
         if test_data is None:
             return callbacks
-        names = [name for name, _ in callbacks]
-        at = names.index("early_stopping") if "early_stopping" in names else len(callbacks)
+        stops = [i for i, (_, cb) in enumerate(callbacks) if isinstance(cb, EarlyStopping)]
+        at = stops[0] if stops else len(callbacks)  # ours or a user's
         return [*callbacks[:at], ("test_scoring", _TestScoring(self, *test_data)),
                 *callbacks[at:]]
 
@@ -466,7 +466,7 @@ class TrainingMixin:
         fast_path = check_fast_path(self.fast_path)
         if fast_path == "auto":
             ckpt = self.__dict__.get("_checkpoint")
-            recorded = (ckpt.state or {}).get("fast_path") if ckpt is not None else None
+            recorded = ckpt.recorded_fast_path() if ckpt is not None else None
             with flush_denormal():  # as the training steps will run
                 fast_path = choose_fast_path(module, X, self.batch_size, self.device,
                                              recorded, verbose=self.verbose, optimizer=opt)

@@ -16,6 +16,7 @@ this package. One file per run, rewritten in place: disk use does not grow
 with the number of epochs (the early-stopping best weights are inside it).
 """
 
+import ast
 import enum
 import hashlib
 import inspect
@@ -31,6 +32,7 @@ from skorch.callbacks import EarlyStopping
 from skorch.history import History
 
 from ._deprecation import is_unset
+from ._fast_path import AUTO, check_fast_path
 from ._io import atomic_write, remove_stale_temps
 
 __all__ = ["TrainingCheckpoint", "CheckpointMixin", "params_fingerprint",
@@ -314,6 +316,10 @@ class TrainingCheckpoint:
         for k, v in now.items():  # parameters newer than the checkpoint
             if k not in saved and defaults.get(k) == v:
                 saved[k] = v
+        if now.get("fast_path") == repr(AUTO):
+            # "auto" continues any run in the layout it trained with (recorded_fast_path)
+            saved.pop("fast_path", None)
+            now = {k: v for k, v in now.items() if k != "fast_path"}
         diffs = [f"{k}={saved.get(k, '<absent>')} there, {now.get(k, '<absent>')} now"
                  for k in sorted(set(saved) | set(now))
                  if saved.get(k) != now.get(k)]
@@ -324,6 +330,21 @@ class TrainingCheckpoint:
                 f"checkpoint_dir={str(self.directory)!r} holds a run with other settings: "
                 + "; ".join(diffs) + f". To start over, delete {str(self.path)!r}; to keep "
                 "it, use another checkpoint_dir.")
+
+    def recorded_fast_path(self):
+        """The fast path the saved run trained with (list of names), or None when nothing
+        is saved: the choice ``fast_path="auto"`` recorded, or else (a run started with an
+        explicit fast path, or before the choice was recorded) its ``fast_path``
+        parameter."""
+        if self.state is None:
+            return None
+        if "fast_path" in self.state:
+            return list(self.state["fast_path"])
+        try:  # the parameter's fingerprint text: None, 'name', ['a', 'b'] or {'a', 'b'}
+            value = ast.literal_eval(self.state["params"].get("fast_path", "None"))
+            return sorted(check_fast_path(value, allow_auto=False))
+        except (ValueError, SyntaxError, TypeError):
+            return None  # not readable: "auto" measures afresh
 
     def pop_state(self):
         state, self.state = self.state, None

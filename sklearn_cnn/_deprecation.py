@@ -4,7 +4,8 @@ Every name renamed in 0.2 (parameters, layer-spec keys, module constants,
 methods, experiment arguments) keeps working until 0.3 with the same
 FutureWarning, "<old> is deprecated since 0.2 and will be removed in 0.3; use
 <new>". The warning points at the user's line: the frames of this package and of
-the libraries it runs inside (scikit-learn's Pipeline, skorch, torch) are skipped,
+the libraries it runs inside (scikit-learn's Pipeline and searches, joblib, skorch,
+torch) are skipped,
 so no call site has to count its own stack level.
 """
 
@@ -26,7 +27,7 @@ def is_unset(value):
 
 def _library_dirs():
     dirs = [os.path.dirname(os.path.abspath(__file__))]
-    for name in ("sklearn", "skorch", "torch"):
+    for name in ("sklearn", "skorch", "torch", "joblib"):  # joblib: cross_val_score's fits
         module = sys.modules.get(name)
         if module is not None and getattr(module, "__file__", None):
             dirs.append(os.path.dirname(os.path.abspath(module.__file__)))

@@ -14,6 +14,7 @@ the user, not a timing); give them explicitly.
 import copy
 import hashlib
 import time
+import warnings
 
 import torch
 
@@ -63,8 +64,9 @@ def _step_seconds(trial, x, channels_last):
         out.float().square().mean().backward()
         # The whole step, as in training: the optimizer's elementwise updates run over
         # weights and gradients in the layout under test.
-        optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+        if optimizer is not None:
+            optimizer.step()
+    module.zero_grad(set_to_none=True)
     return time.perf_counter() - start
 
 
@@ -76,8 +78,8 @@ def _speedup(module, x, optimizer):
         copied = copy.deepcopy(module).train().to(memory_format=layout)
         # lr 0: the copies are thrown away, and a real step could drive them into
         # denormals or overflow, which changes the speed of the very same kernels
-        trials.append((copied, optimizer([p for p in copied.parameters() if p.requires_grad],
-                                         lr=0.0)))
+        trainable = [p for p in copied.parameters() if p.requires_grad]
+        trials.append((copied, optimizer(trainable, lr=0.0) if trainable else None))
     contiguous, nhwc = trials
     x_nhwc = x.contiguous(memory_format=torch.channels_last)
     for _ in range(2):  # warm-up: oneDNN builds its kernels on the first passes
@@ -97,6 +99,19 @@ def _speedup(module, x, optimizer):
     a, b = (sorted(column)[len(column) // 2] for column in zip(*pairs))
     ratios = sorted(ai / bi for ai, bi in pairs)
     return ratios[len(ratios) // 2], a, b, len(pairs)
+
+
+def _setting_key(module, x, optimizer):
+    """What makes two trials the same: the network (its modules, their plain attributes
+    such as a cut point or a pooling, which parameters train), the batch, the optimizer
+    and the threads."""
+    plain = (str, int, float, bool, tuple, type(None))
+    attrs = [(name, sorted((k, repr(v)) for k, v in vars(m).items()
+                           if not k.startswith("_") and isinstance(v, plain)))
+             for name, m in module.named_modules()]
+    trainable = [(name, p.requires_grad) for name, p in module.named_parameters()]
+    text = repr((repr(module), attrs, trainable, getattr(optimizer, "__qualname__", optimizer)))
+    return (hashlib.sha1(text.encode()).hexdigest(), tuple(x.shape), torch.get_num_threads())
 
 
 def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose=0,
@@ -124,32 +139,41 @@ def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose
     frozenset of str
         ``{"channels_last"}`` or the empty set.
     """
-    if recorded is not None:
-        choice = frozenset(recorded)
+    def say(choice, how):
         if verbose:
-            print(f"fast_path='auto': {'channels_last' if choice else 'none'} (the resumed "
-                  "run's choice)")
+            print(f"fast_path='auto': {'channels_last' if choice else 'none'} ({how})")
         return choice
+
     convs = any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
-    if X.dim() != 4 or not convs:
-        if verbose:
-            print("fast_path='auto': none (no convolution over image batches: no layout "
-                  "to choose)")
-        return frozenset()
-    x = X[:batch_size].to(device=device, dtype=torch.float32)
-    key = (hashlib.sha1(repr(module).encode()).hexdigest(), tuple(x.shape), str(device),
-           torch.get_num_threads())
+    timeable = torch.device(device).type == "cpu" and X.dim() == 4 and convs
+    if recorded is not None:
+        if timeable:  # later fits of this process with this setting train alike
+            _CHOICES.setdefault(_setting_key(module, X[:batch_size], optimizer),
+                                (frozenset(recorded), "the choice of a run resumed earlier "
+                                                      "in this process"))
+        return say(frozenset(recorded), "the resumed run's choice")
+    if torch.device(device).type != "cpu":
+        # The layouts were measured on CPUs only, and timing a GPU needs synchronisation
+        # this trial does not do: give fast_path explicitly there.
+        return say(frozenset(), f"the trial times CPU training only, not {device!r}")
+    if not timeable:
+        return say(frozenset(), "no convolution over image batches: no layout to choose")
+    x = X[:batch_size].to(dtype=torch.float32)
+    key = _setting_key(module, x, optimizer)
     if key not in _CHOICES:
-        # Dropout draws from torch's generator: the trial must not move the run's seeds.
-        with torch.random.fork_rng(devices=[]):
-            speedup, a, b, n = _speedup(module, x, optimizer)
+        try:
+            # Dropout draws from torch's generator: the trial must not move the run's seeds.
+            with torch.random.fork_rng(devices=[]):
+                speedup, a, b, n = _speedup(module, x, optimizer)
+        except Exception as exc:  # e.g. an optimizer whose step needs a closure (LBFGS)
+            warnings.warn(f"fast_path='auto' could not time a training step "
+                          f"({type(exc).__name__}: {exc}); training in the default layout "
+                          "(give fast_path explicitly to choose)", UserWarning, stacklevel=2)
+            return say(frozenset(), "the timing trial failed")
         _CHOICES[key] = (frozenset({"channels_last"}) if speedup >= MIN_SPEEDUP
                          else frozenset()), (f"{n} pairs of training steps of {len(x)} "
                                              f"images, median {a * 1e3:.1f} ms contiguous "
                                              f"and {b * 1e3:.1f} ms channels_last; the "
                                              f"pairs' median ratio {speedup:.2f}x, kept when "
                                              f">= {MIN_SPEEDUP}x")
-    choice, how = _CHOICES[key]
-    if verbose:
-        print(f"fast_path='auto': {'channels_last' if choice else 'none'} ({how})")
-    return choice
+    return say(*_CHOICES[key])

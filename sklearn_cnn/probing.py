@@ -146,6 +146,10 @@ def probe_layers(estimator, X_train, y_train, X_test, y_test, layers=None, probe
     [['flatten', 'linear_svc'], ['flatten', 'knn']]
     """
     if not is_unset(train_score_samples):
+        if train_acc_samples != 10000:
+            raise ValueError(f"probe_layers got both train_acc_samples={train_acc_samples!r} "
+                             f"and train_score_samples={train_score_samples!r}; "
+                             "train_score_samples is the old name: give train_acc_samples only")
         warn_renamed("probe_layers' train_score_samples", "train_acc_samples")
         train_acc_samples = train_score_samples
     if train_acc_samples is not None and (

@@ -452,6 +452,41 @@ def test_fast_path_auto_resumes_with_the_recorded_choice(small_digits, tmp_path,
     assert "(the resumed run's choice)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("saved", [None, "channels_last"])
+def test_fast_path_auto_continues_a_run_saved_with_an_explicit_fast_path(
+        small_digits, tmp_path, saved, capsys):
+    """A run checkpointed under fast_path=None or "channels_last" (e.g. before "auto" was
+    the CLI's default) is continued by "auto" in the layout it trained with."""
+    X, y, _, _ = small_digits
+    first = CNNClassifier(fast_path=saved, checkpoint_dir=tmp_path, **FAST).fit(X, y)
+    again = CNNClassifier(fast_path="auto", checkpoint_dir=tmp_path,
+                          **{**FAST, "verbose": 1}).fit(X, y)
+    assert again.fast_path_ == first.fast_path_ == (("channels_last",) if saved else ())
+    assert "(the resumed run's choice)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="fast_path="):  # an explicit other one: another run
+        CNNClassifier(fast_path="bf16", checkpoint_dir=tmp_path, **FAST).fit(X, y)
+
+
+def test_fast_path_auto_where_there_is_nothing_to_time():
+    """Other devices, frozen networks and optimizers whose step needs a closure: no
+    trial error reaches the user; the default layout, with a warning where it failed."""
+    from sklearn_cnn._fast_path import _setting_key, choose_fast_path
+    from sklearn_cnn.architectures import build_network, resolve_architecture
+
+    net = build_network(resolve_architecture("cifar_3x3"), (1, 8, 8), 10)
+    images = torch.rand(16, 1, 8, 8)
+    assert choose_fast_path(net, images, 8, device="meta") == frozenset()
+    frozen = build_network(resolve_architecture("cifar_3x3"), (1, 8, 8), 10).requires_grad_(False)
+    assert choose_fast_path(frozen, images, 8) in (frozenset(), frozenset({"channels_last"}))
+    with pytest.warns(UserWarning, match="could not time a training step"):
+        assert choose_fast_path(net, images, 8, optimizer=torch.optim.LBFGS) == frozenset()
+    # what trains is part of the setting: a partly frozen copy is another trial
+    assert _setting_key(net, images, torch.optim.Adam) != _setting_key(
+        frozen, images, torch.optim.Adam)
+    assert _setting_key(net, images, torch.optim.Adam) != _setting_key(
+        net, images, torch.optim.SGD)
+
+
 def test_fast_path_compile_wires_torch_compile(small_digits, monkeypatch):
     # Inductor's C++ build takes minutes on this CPU; dynamo with the eager backend
     # traces the same graphs in seconds (the benchmark runs the real compiler).

@@ -4,7 +4,9 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.pipeline import Pipeline
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import Pipeline, make_pipeline
 
 from sklearn_cnn import CNNClassifier, CifarResNetFeatures, SiameseEmbedder, probe_layers
 from sklearn_cnn.architectures import build_network, conv, resolve_architecture
@@ -41,6 +43,10 @@ def _cases(digits8):  # report_networks' max_epochs: tests/test_cli.py (it train
         "transformer layer= in a Pipeline": lambda: Pipeline(
             [("f", CifarResNetFeatures(8, layer="layer1", pooling="avg", random_state=0))]
         ).fit(rgb),
+        "transformer layer= in cross_val_score": lambda: cross_val_score(
+            make_pipeline(CifarResNetFeatures(8, layer="layer1", pooling="avg", random_state=0),
+                          LogisticRegression(max_iter=50)),
+            np.concatenate([rgb, rgb]), np.array([0, 1] * 4), cv=2, error_score="raise"),
         "siamese normalize (fit)": lambda: SiameseEmbedder(
             embedding_dim=4, normalize=False, **tiny).fit(X, y),
         "probe_layers train_score_samples": lambda: probe_layers(
@@ -52,7 +58,8 @@ def _cases(digits8):  # report_networks' max_epochs: tests/test_cli.py (it train
 CASES = ["layer spec helper keyword", "layer spec dict key", "available_layers on the class",
          "module constant", "forward_features", "layer_module", "summary input_shape",
          "experiment backbone name", "transformer layer= (fit)",
-         "transformer layer= in a Pipeline", "siamese normalize (fit)",
+         "transformer layer= in a Pipeline", "transformer layer= in cross_val_score",
+         "siamese normalize (fit)",
          "probe_layers train_score_samples"]
 
 
@@ -65,7 +72,9 @@ def test_old_names_warn_once_with_one_message_at_the_callers_line(case, digits8)
         warnings.simplefilter("always")
         run()
     future = [w for w in caught if issubclass(w.category, FutureWarning)]
-    assert len(future) == 1, [str(w.message) for w in future]
-    assert MESSAGE in str(future[0].message)
-    assert future[0].filename == __file__, (future[0].filename, future[0].lineno)
+    fits = 2 if "cross_val_score" in case else 1  # one warning per fit (cv=2)
+    assert len(future) == fits, [str(w.message) for w in future]
+    for w in future:
+        assert MESSAGE in str(w.message)
+        assert w.filename == __file__, (w.filename, w.lineno)
 

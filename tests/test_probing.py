@@ -79,3 +79,6 @@ def test_train_acc_samples_bounds_the_training_score_and_is_checked(small_digits
         with pytest.raises(ValueError, match="train_acc_samples must be a positive int or None"):
             probe_layers(cnn, X, y, Xt, yt, layers=["fc1"], probes="knn",
                          train_acc_samples=bad, verbose=0)
+    with pytest.raises(ValueError, match="got both train_acc_samples=7 and train_score_samples=5"):
+        probe_layers(cnn, X, y, Xt, yt, layers=["fc1"], probes="knn", train_acc_samples=7,
+                     train_score_samples=5, verbose=0)

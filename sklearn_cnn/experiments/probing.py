@@ -181,7 +181,8 @@ def layer_probes(out, quick=False, dataset="cifar10", epochs=43, runs=("no_l2", 
         raise ExperimentInputError(f"runs must name one or more of ['no_l2', 'l2_fc'], "
                                    f"got {runs!r}")
     # The report's lambda keeps the folder name "l2_fc"; an ablation gets its own.
-    l2_label = "l2_fc" if weight_decay == 0.05 else f"l2_fc_{weight_decay:g}"
+    # repr: the shortest text that reads back as the same float (the folder names it)
+    l2_label = "l2_fc" if weight_decay == 0.05 else f"l2_fc_{float(weight_decay)!r}"
     all_runs = {"no_l2": 0.0, "l2_fc": 0.05, l2_label: float(weight_decay)}
     for folder in sorted(Path(out).glob("l2_fc_*")):  # earlier ablations join the table
         try:

@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import cpu_info, write_result  # noqa: E402
+from bench_checkpoint import add_output_args, cpu_info, write_result  # noqa: E402
 
 # The setting scripts/run_background.sh runs the long jobs with.
 TUNED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296"
@@ -73,10 +73,7 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=6400)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None)
-    p.add_argument("--write-doc", default=None)
-    p.add_argument("--context", default="",
-                   help="what else ran on the machine, for the doc (absolute img/s depend on it)")
+    add_output_args(p, context=True)
     args = p.parse_args(argv)
     info = cpu_info()
     print(f"CPU {info['model']}, {' '.join(info['isa'])}", flush=True)

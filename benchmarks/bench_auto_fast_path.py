@@ -31,7 +31,7 @@ from sklearn_cnn import CNNClassifier, _fast_path
 from sklearn_cnn.experiments.architectures import REPORT_NETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import StepTimer, cpu_info, write_result  # noqa: E402
+from bench_checkpoint import StepTimer, add_output_args, announce_cpu, write_result  # noqa: E402
 
 TITLE = "## What `fast_path=\"auto\"` chooses (`bench_auto_fast_path.py`)"
 
@@ -79,14 +79,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--nets", nargs="*", default=list(REPORT_NETS))
-    p.add_argument("--out", default=None)
-    p.add_argument("--write-doc", default=None)
-    p.add_argument("--context", default="",
-                   help="what else ran on the machine, for the doc (absolute times depend on it)")
+    add_output_args(p, context=True)
     args = p.parse_args(argv)
-    info = cpu_info()
-    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
-          flush=True)
+    info = announce_cpu()
     rows = []
     for net in args.nets:
         rows.append(case(net, args.steps, args.repeats))

@@ -69,13 +69,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--writes", type=int, default=5)
-    p.add_argument("--out", default=None, help="write the results as JSON here")
-    p.add_argument("--write-doc", default=None,
-                   help="replace this benchmark's section in the given markdown page")
+    add_output_args(p)
     args = p.parse_args(argv)
-    info = cpu_info()
-    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
-          flush=True)
+    info = announce_cpu()
 
     rng = np.random.RandomState(0)
     n_fit = (args.steps + 5) * BATCH  # warm-up steps, then the timed ones
@@ -145,6 +141,27 @@ def section(r):
         "machine slows both.",
         "",
     ])
+
+
+def add_output_args(parser, context=False):
+    """The options every page-writing benchmark shares: ``--out`` (JSON), ``--write-doc``
+    (its section of a markdown page) and, with ``context``, ``--context``."""
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--write-doc", default=None,
+                        help="replace this benchmark's section in the given markdown page")
+    if context:
+        parser.add_argument("--context", default="",
+                            help="what else ran on the machine, for the doc (absolute "
+                                 "figures depend on it)")
+
+
+def announce_cpu():
+    """Print the CPU model, torch threads and ISA flags (every benchmark records them);
+    return :func:`cpu_info`."""
+    info = cpu_info()
+    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
+          flush=True)
+    return info
 
 
 def write_result(result, out, write_doc, title, section):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import cpu_info, write_result  # noqa: E402
+from bench_checkpoint import add_output_args, announce_cpu, write_result  # noqa: E402
 
 TITLE = "## The main job end to end (`bench_end_to_end.py`)"
 
@@ -34,14 +34,9 @@ BEFORE = {"total_s": "over 40 min", "peak_rss_gb": 7.6}
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--extra", default="", help="more options for sklearn-cnn probe")
-    p.add_argument("--out", default=None)
-    p.add_argument("--write-doc", default=None)
-    p.add_argument("--context", default="",
-                   help="what else ran on the machine, for the doc (absolute times depend on it)")
+    add_output_args(p, context=True)
     args = p.parse_args(argv)
-    info = cpu_info()
-    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
-          flush=True)
+    info = announce_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "probe"
         command = [sys.executable, "-m", "sklearn_cnn.cli", "probe", "--dataset", "cifar10",

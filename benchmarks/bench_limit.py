@@ -34,7 +34,7 @@ from sklearn_cnn import CifarResNetFeatures, CNNClassifier, VGGFeatures
 from sklearn_cnn.experiments.architectures import REPORT_NETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import StepTimer, cpu_info, write_result  # noqa: E402
+from bench_checkpoint import StepTimer, add_output_args, announce_cpu, write_result  # noqa: E402
 
 
 def sgemm_gflops(n=2048, repeats=5):
@@ -123,12 +123,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--nets", nargs="*", default=list(REPORT_NETS))
-    p.add_argument("--out", default=None)
-    p.add_argument("--write-doc", default=None)
+    add_output_args(p)
     args = p.parse_args(argv)
-    info = cpu_info()
-    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
-          flush=True)
+    info = announce_cpu()
     rows = []
     cases = [lambda net=net: training_case(net, args.steps) for net in args.nets] + [
         lambda: extraction_case("CIFAR ResNet-20", CifarResNetFeatures(20, weights=None,

@@ -44,7 +44,7 @@ from sklearn_cnn.datasets import load_train_test, shared_path
 from sklearn_cnn.probing import layer_features
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import cpu_info, write_result  # noqa: E402
+from bench_checkpoint import add_output_args, announce_cpu, write_result  # noqa: E402
 
 
 def ovr_squared_hinge(coef, intercept, X, y, C, classes):
@@ -85,8 +85,7 @@ def main(argv=None):
                    help="a tf_cifar10 run's checkpoint.pt (finished or not): its weights")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--subsample", type=int, default=2000)
-    p.add_argument("--out", default=None)
-    p.add_argument("--write-doc", default=None)
+    add_output_args(p)
     p.add_argument("--skip-full", action="store_true",
                    help="only the subsample comparison, not the 45,000-image fits")
     p.add_argument("--full-jacobi", action="store_true",
@@ -96,9 +95,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if shared_path("data", "cifar10-jpg.tar.gz") is None:
         sys.exit("set SKLEARN_CNN_SHARED to the folder holding data/cifar10-jpg.tar.gz")
-    info = cpu_info()
-    print(f"CPU {info['model']}, {info['threads']} torch threads, {' '.join(info['isa'])}",
-          flush=True)
+    info = announce_cpu()
     if args.features and Path(args.features).exists():
         cached = np.load(args.features, allow_pickle=False)
         return run(args, info, str(cached["source"]), cached["F_tr"], cached["y_fit"],

@@ -144,15 +144,16 @@ def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose
             print(f"fast_path='auto': {'channels_last' if choice else 'none'} ({how})")
         return choice
 
+    on_cpu = torch.device(device).type == "cpu"
     convs = any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
-    timeable = torch.device(device).type == "cpu" and X.dim() == 4 and convs
+    timeable = on_cpu and X.dim() == 4 and convs
     if recorded is not None:
         if timeable:  # later fits of this process with this setting train alike
             _CHOICES.setdefault(_setting_key(module, X[:batch_size], optimizer),
                                 (frozenset(recorded), "the choice of a run resumed earlier "
                                                       "in this process"))
         return say(frozenset(recorded), "the resumed run's choice")
-    if torch.device(device).type != "cpu":
+    if not on_cpu:
         # The layouts were measured on CPUs only, and timing a GPU needs synchronisation
         # this trial does not do: give fast_path explicitly there.
         return say(frozenset(), f"the trial times CPU training only, not {device!r}")

@@ -28,6 +28,7 @@ Prints the CPU model and ISA flags. Needs SKLEARN_CNN_SHARED. Usage:
 """
 
 import argparse
+import ast
 import json
 import sys
 import time
@@ -82,12 +83,15 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="a fitted tf_cifar10 CNNClassifier (joblib)")
     p.add_argument("--checkpoint", default=None,
-                   help="a tf_cifar10 run's checkpoint.pt (finished or not): its weights")
+                   help="a run's checkpoint.pt (finished or not): its network and weights")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--subsample", type=int, default=2000)
     add_output_args(p)
     p.add_argument("--skip-full", action="store_true",
                    help="only the subsample comparison, not the 45,000-image fits")
+    p.add_argument("--skip-subsample", action="store_true",
+                   help="only the fits on all 45,000 images (their own docs section: for a "
+                        "second network's features, e.g. --checkpoint of a cifar_3x3 run)")
     p.add_argument("--full-jacobi", action="store_true",
                    help="also the diagonal preconditioner on all 45,000 images (slow)")
     p.add_argument("--features", default=None,
@@ -108,11 +112,12 @@ def main(argv=None):
         import torch
 
         state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        # the run's own network (the saved parameters are reprs: read, never evaluated)
+        net = ast.literal_eval(state["params"]["architecture"])
         few = np.random.RandomState(0).choice(len(y_tr), 64, replace=False)
-        clf = CNNClassifier("tf_cifar10", max_epochs=0, verbose=0).fit(X_tr[few], y_tr[few])
+        clf = CNNClassifier(net, max_epochs=0, verbose=0).fit(X_tr[few], y_tr[few])
         clf.module_.load_state_dict(state["module"])  # input standardisation included
-        source = (f"tf_cifar10 after {len(state['history'])} epochs of a layer_probes run "
-                  "(its checkpoint)")
+        source = f"{net} after {len(state['history'])} epochs (the checkpoint of {args.checkpoint})"
     else:
         clf = CNNClassifier("tf_cifar10", max_epochs=args.epochs, lr=1e-4, batch_size=128,
                             init="gaussian", init_std=0.01, random_state=0, verbose=1)
@@ -143,7 +148,7 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
                   "log_loss": lambda m: multinomial_log_loss(m.coef_, m.intercept_, Fs, ys,
                                                              1.0)}
     sub = {"n": args.subsample}
-    for loss in LOSSES:
+    for loss in () if args.skip_subsample else LOSSES:
         reference = REFERENCES[loss][1]()
         fitted, seconds = timed(lambda: reference.fit(Fs, ys))
         sub[loss] = {"reference": {"seconds": seconds, "objective": objectives[loss](fitted),
@@ -168,6 +173,8 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
                      "test_acc": float(probe.score(F_te, y_te))}
         print(key, json.dumps(full[key]), flush=True)
     result = {"cpu": info, "source": source, "subsample": sub, "full": full}
+    if args.skip_subsample:
+        return write_result(result, args.out, args.write_doc, FULL_ONLY_TITLE, full_section)
     return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
@@ -182,6 +189,7 @@ REFERENCES = {
 TITLES = {"squared_hinge": "One-vs-rest squared hinge", "log_loss": "Multinomial log loss"}
 PRECONDITIONERS = ("cholesky", "jacobi")
 TITLE = "## Linear probe at report scale (`bench_linear_probe.py`)"
+FULL_ONLY_TITLE = "## Linear probe on a second network's features (`bench_linear_probe.py --skip-subsample`)"
 
 
 def comparison(loss, results):
@@ -207,6 +215,30 @@ def comparison(loss, results):
         ""]
 
 
+def full_table(f):
+    """The lines of the table of the fits on all training images."""
+    lines = ["| probe | seconds | iterations | Hessian products | train accuracy | test accuracy |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    keys = [k for k in f if k not in ("n", "features")]
+    lines += [f"| `LinearProbe` {k} | {f[k]['seconds']:.0f} | {f[k]['n_iter']} | "
+              f"{f[k]['products'] or ''} | {f[k]['train_acc']:.4f} | {f[k]['test_acc']:.4f} |"
+              for k in keys]
+    if not keys:
+        lines.append("| (not run: `--skip-full`) | | | | | |")
+    return lines
+
+
+def full_section(r):
+    f, cpu = r["full"], r["cpu"]
+    return "\n".join([
+        FULL_ONLY_TITLE, "",
+        f"Standardised `flatten` features ({f['features']:,}) of {r['source']}, all "
+        f"{f['n']:,} training images, C = 1, default tol 1e-4. `python "
+        "benchmarks/bench_linear_probe.py --checkpoint <a run's checkpoint.pt> --skip-subsample "
+        f"--write-doc docs/benchmarks.md`. CPU: {cpu['model']}, {cpu['threads']} torch threads, "
+        f"ISA {', '.join(cpu['isa'])}.", ""] + full_table(f) + ["", ""])
+
+
 def section(r):
     s, f, cpu = r["subsample"], r["full"], r["cpu"]
     lines = [
@@ -226,15 +258,7 @@ def section(r):
         f"All {f['n']:,} training images × {f['features']:,} features (target ≤ 2 min; "
         "default tol 1e-4):",
         "",
-        "| probe | seconds | iterations | Hessian products | train accuracy | test accuracy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    keys = [k for k in f if k not in ("n", "features")]
-    lines += [f"| `LinearProbe` {k} | {f[k]['seconds']:.0f} | {f[k]['n_iter']} | "
-              f"{f[k]['products'] or ''} | {f[k]['train_acc']:.4f} | {f[k]['test_acc']:.4f} |"
-              for k in keys]
-    if not keys:
-        lines.append("| (not run: `--skip-full`) | | | | | |")
+    ] + full_table(f)
     lines += ["", "liblinear on all 45,000 images did not finish within an hour "
               "([layer_probes](experiments/layer_probes.md)). The diagonal preconditioner "
               "on all 45,000 images runs with `--full-jacobi` (one squared-hinge run was "

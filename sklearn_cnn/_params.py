@@ -32,7 +32,7 @@ import torch
 # imports it, so a move in a later scikit-learn release is a one-line fix.
 from sklearn.utils._param_validation import Interval, StrOptions
 
-__all__ = ["Param", "TRAINING_PARAMS", "declare", "count", "real", "StrOptions"]
+__all__ = ["Param", "TRAINING_PARAMS", "declare", "stored_init", "count", "real", "StrOptions"]
 
 
 class _Range(Interval):
@@ -262,6 +262,22 @@ def _init_with(signature):
 
     __init__.__signature__ = signature
     return __init__
+
+
+def stored_init(cls, positional, keyword):
+    """Give ``cls`` an ``__init__`` that only stores its arguments, of the signature
+    ``(self, *positional, *, *keyword)``, each a ``(name, default)`` pair: for estimators
+    that share a parameter list but not its defaults (scikit-learn reads the parameters
+    and defaults from the class's own ``__init__`` signature). Returns ``cls``."""
+    kind = inspect.Parameter
+    signature = inspect.Signature(
+        [kind("self", kind.POSITIONAL_OR_KEYWORD)] +
+        [kind(name, kind.POSITIONAL_OR_KEYWORD, default=d) for name, d in positional] +
+        [kind(name, kind.KEYWORD_ONLY, default=d) for name, d in keyword])
+    cls.__init__ = _init_with(signature)
+    cls.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__.__module__ = cls.__module__
+    return cls
 
 
 def declare(cls, own, *, defaults=None, exclude=()):

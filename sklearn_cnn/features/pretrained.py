@@ -11,8 +11,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .._deprecation import DEPRECATED
 from .._base import seed_from, torch_seed
+from .._deprecation import DEPRECATED
+from .._params import stored_init
 from ._extract import check_layers
 from .base import (IMAGENET_MEAN, IMAGENET_STD, NetworkFeatures, Preprocess, _is_path,
                    check_resize, load_state_dict)
@@ -99,20 +100,6 @@ class TorchvisionFeatures(NetworkFeatures):
     >>> f.transform(X).shape
     (4, 128)
     """
-
-    def __init__(self, model="resnet18", layers=None, *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False, layer=DEPRECATED):
-        self.model = model
-        self.layers = layers
-        self.weights = weights
-        self.pooling = pooling
-        self.resize = resize
-        self.batch_size = batch_size
-        self.device = device
-        self.random_state = random_state
-        self.trust_weights_file = trust_weights_file
-        self.layer = layer
 
     # hooks of the front-ends ------------------------------------------------
     def _model_name(self):
@@ -235,6 +222,13 @@ class TorchvisionFeatures(NetworkFeatures):
         return Preprocess(IMAGENET_MEAN, IMAGENET_STD, resize=resize)
 
 
+# The front-ends' parameters after the network's: one list, in every front-end's signature.
+_FRONT_END_PARAMS = (("weights", "DEFAULT"), ("pooling", None), ("resize", None),
+                     ("batch_size", 64), ("device", "cpu"), ("random_state", None),
+                     ("trust_weights_file", False), ("layer", DEPRECATED))
+stored_init(TorchvisionFeatures, [("model", "resnet18"), ("layers", None)], _FRONT_END_PARAMS)
+
+
 class _NamedTorchvisionFeatures(TorchvisionFeatures):
     """A torchvision family with conventional layer names (``arch`` picks the model)."""
 
@@ -282,20 +276,6 @@ class VGGFeatures(_NamedTorchvisionFeatures):
     ARCHS = ("vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn")
     DEFAULT_ARCH = "vgg16"
 
-    def __init__(self, layers="pool5", arch="vgg16", *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False, layer=DEPRECATED):
-        self.layers = layers
-        self.arch = arch
-        self.weights = weights
-        self.pooling = pooling
-        self.resize = resize
-        self.batch_size = batch_size
-        self.device = device
-        self.random_state = random_state
-        self.trust_weights_file = trust_weights_file
-        self.layer = layer
-
     @staticmethod
     def _names(model):
         nodes, block, i = OrderedDict(), 1, 1
@@ -341,22 +321,12 @@ class ResNetFeatures(_NamedTorchvisionFeatures):
     ARCHS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
     DEFAULT_ARCH = "resnet18"
 
-    def __init__(self, layers="avgpool", arch="resnet18", *, weights="DEFAULT", pooling=None,
-                 resize=None, batch_size=64, device="cpu", random_state=None,
-                 trust_weights_file=False, layer=DEPRECATED):
-        self.layers = layers
-        self.arch = arch
-        self.weights = weights
-        self.pooling = pooling
-        self.resize = resize
-        self.batch_size = batch_size
-        self.device = device
-        self.random_state = random_state
-        self.trust_weights_file = trust_weights_file
-        self.layer = layer
-
     @staticmethod
     def _names(model):
         return OrderedDict([("conv1", "relu"), ("maxpool", "maxpool"), ("layer1", "layer1"),
                             ("layer2", "layer2"), ("layer3", "layer3"), ("layer4", "layer4"),
                             ("avgpool", "flatten"), ("fc", "fc")])
+
+
+stored_init(VGGFeatures, [("layers", "pool5"), ("arch", "vgg16")], _FRONT_END_PARAMS)
+stored_init(ResNetFeatures, [("layers", "avgpool"), ("arch", "resnet18")], _FRONT_END_PARAMS)

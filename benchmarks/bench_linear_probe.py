@@ -117,7 +117,7 @@ def main(argv=None):
         few = np.random.RandomState(0).choice(len(y_tr), 64, replace=False)
         clf = CNNClassifier(net, max_epochs=0, verbose=0).fit(X_tr[few], y_tr[few])
         clf.module_.load_state_dict(state["module"])  # input standardisation included
-        source = f"{net} after {len(state['history'])} epochs (the checkpoint of {args.checkpoint})"
+        source = f"{net} after {len(state['history'])} epochs (a run's checkpoint)"
     else:
         clf = CNNClassifier("tf_cifar10", max_epochs=args.epochs, lr=1e-4, batch_size=128,
                             init="gaussian", init_std=0.01, random_state=0, verbose=1)

@@ -421,7 +421,9 @@ class _CholeskyPreconditioner:
         self.min_curvature = loss.min_curvature
         self.active_curvature = getattr(loss, "active_curvature", None)
         self.curvature = None
-        self.own = {}  # column -> [active mask of its Gram, Gram (float32), factor, changed]
+        self.L = None  # the shared factor
+        self.done = None
+        self.own = {}  # column -> [active mask of its Gram, its Gram (float32), its factor]
         self.factorizations = 0
         self.updates = 0
         self.last_products = 0  # of the last conjugate gradients (set by _newton)
@@ -430,12 +432,14 @@ class _CholeskyPreconditioner:
         self.updates += 1
         if self.active_curvature is not None:
             self._update_own(weights, done)
+        self.done = done
         shared = [k for k in range(weights.shape[1]) if k not in self.own and not done[k]]
-        if not shared:
+        if not shared and self.L is not None:
             return
+        shared = shared or list(range(weights.shape[1]))
         # mean over the columns still running on the shared factor
         curvature = max(float(weights[:, shared].mean()), self.min_curvature)
-        if self.curvature is not None and 0.8 <= curvature / self.curvature <= 1.25:
+        if self.L is not None and 0.8 <= curvature / self.curvature <= 1.25:
             return
         self.curvature = curvature
         self.L = self._factor(self.gram * curvature)
@@ -471,7 +475,10 @@ class _CholeskyPreconditioner:
                 entered, left = self.X[changed & active], self.X[changed & old]
                 gram.addmm_(entered.T, entered).addmm_(left.T, left, alpha=-1.0)
                 self.own[k][0] = active
-            self.own[k][2] = self._factor(self.own[k][1] * self.active_curvature)
+            M = self.own[k][1] * self.active_curvature
+            if not bool(torch.isfinite(M).all()):  # a huge C: its product overflows float32
+                M = self.own[k][1].double() * self.active_curvature
+            self.own[k][2] = self._factor(M)
 
     def _factor(self, M):
         """Cholesky factor (float32) of ``M + diag(ridge)``: factored in float32 when that
@@ -507,7 +514,9 @@ class _CholeskyPreconditioner:
         if shared:
             out[:, shared] = torch.cholesky_solve(R[:, shared], self.L)
         for k, (_, _, L) in self.own.items():
-            out[:, k:k + 1] = torch.cholesky_solve(R[:, k:k + 1], L)
+            # a converged column's step is 0 whatever its preconditioner: skip its solves
+            out[:, k:k + 1] = R[:, k:k + 1] if self.done[k] else \
+                torch.cholesky_solve(R[:, k:k + 1], L)
         return out
 
     def describe(self):

@@ -306,14 +306,9 @@ def declare(cls, own, *, defaults=None, exclude=()):
     shared = [Param(p.name, defaults.get(p.name, p.default), p.constraints, p.doc)
               for p in TRAINING_PARAMS if p.name not in exclude]
     params = list(own) + shared
-    kinds = [inspect.Parameter.POSITIONAL_OR_KEYWORD if p.positional else
-             inspect.Parameter.KEYWORD_ONLY for p in params]
-    signature = inspect.Signature(
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)] +
-        [inspect.Parameter(p.name, kind, default=p.default) for p, kind in zip(params, kinds)])
-    cls.__init__ = _init_with(signature)
-    cls.__init__.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__.__module__ = cls.__module__
+    # a signature lists its positional parameters first, so splitting keeps the order
+    stored_init(cls, [(p.name, p.default) for p in params if p.positional],
+                [(p.name, p.default) for p in params if not p.positional])
     cls._parameter_constraints = {p.name: p.constraints for p in params}
     if cls.__doc__ and "{training_parameters}" in cls.__doc__:
         marker = next(line for line in cls.__doc__.splitlines() if "{training_parameters}" in line)

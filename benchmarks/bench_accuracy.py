@@ -11,7 +11,7 @@ CPU (``LONG``) are only started with ``--long``; without it and without a
 table they are skipped. Needs SKLEARN_CNN_SHARED. Usage:
 
     python benchmarks/bench_accuracy.py [--only NAME ...] [--rerun] [--long] [--work DIR]
-        [--out results.json]
+        [--out results.json] [--write-doc docs/benchmarks.md]
 """
 
 import argparse
@@ -23,7 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from sklearn_cnn.datasets import shared_path
-from sklearn_cnn.experiments import run_experiment
+from sklearn_cnn.experiments import list_experiments, run_experiment
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_checkpoint import add_output_args, write_result  # noqa: E402
+
+TITLE = "## Accuracy next to the reference reports (`bench_accuracy.py`)"
 
 HERE = Path(__file__).resolve().parent
 
@@ -124,7 +129,7 @@ def main(argv=None):
     p.add_argument("--rerun", action="store_true")
     p.add_argument("--long", action="store_true", help="also start runs in LONG")
     p.add_argument("--work", default=str(HERE / "results" / "experiments"))
-    p.add_argument("--out", default=None, help="write the results as JSON here")
+    add_output_args(p)
     args = p.parse_args(argv)
     if shared_path("data") is None:
         sys.exit("set SKLEARN_CNN_SHARED to the folder holding data/ and weights/")
@@ -153,9 +158,36 @@ def main(argv=None):
                      "report": report, "ours": ours(table), "seconds": seconds})
         print(f"{name}: {rows[-1]['ours']}" + (f" ({seconds:.0f} s)" if seconds else ""),
               flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2))
-    return rows
+    return write_result(rows, args.out, args.write_doc, TITLE, section)
+
+
+def section(accuracy):
+    lines = [
+        TITLE,
+        "",
+        "Every experiment with a recorded full run on the shared data "
+        "(`sklearn-cnn reproduce NAME`; details and figures on each experiment's page in "
+        "[experiments/](experiments/README.md)); minutes: the run's time on this "
+        "machine. Offline, the "
+        "pretrained backbone is the CIFAR-10 ResNet-20, not the reports' ImageNet / "
+        "CIFAR-100 VGG16, so backbone-dependent numbers compare shapes, not values.",
+        "",
+        "| experiment | data | report: what | report | ours | minutes |",
+        "| --- | --- | --- | --- | --- | ---: |",
+    ]
+    for r in accuracy:
+        minutes = f"{r['seconds'] / 60:.1f}" if r.get("seconds") else "–"
+        page = r.get("page", r["experiment"])
+        lines.append(f"| [{r['experiment']}](experiments/{page}.md) | "
+                     f"{r['data']} | {r['measures']} | {r['report']} | {r['ours']} | "
+                     f"{minutes} |")
+    shown = {r.get("page", r["experiment"]) for r in accuracy}
+    missing = [n for n in list_experiments()["name"] if n not in shown]
+    if missing:
+        lines += ["", "No full run recorded (see each page for why and for the command): "
+                  + ", ".join(f"[`{n}`](experiments/{n}.md)" for n in missing) + "."]
+    lines.append("")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

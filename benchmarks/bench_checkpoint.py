@@ -21,6 +21,7 @@ ISA flags. Usage:
 
 import argparse
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -106,11 +107,7 @@ def main(argv=None):
               "checkpoint_mb": size_mb, "fingerprint_s": hash_s,
               "overhead_per_epoch": write_s / epoch_s}
     print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
-    if args.write_doc:
-        replace_section(Path(args.write_doc), TITLE, section(result))
-    return result
+    return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
 TITLE = "## Checkpoint overhead (`bench_checkpoint.py`)"
@@ -175,12 +172,37 @@ def write_result(result, out, write_doc, title, section):
 
 
 def replace_section(path, title, new):
-    """Replace (or append) the section headed ``title`` of a markdown page."""
+    """Replace (or append) the section headed ``title`` of the markdown page at ``path``
+    (a new page when absent), in one atomic write."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(re.escape(title) + r".*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda m: new, text) if pattern.search(text) else \
-        text.rstrip("\n") + "\n\n" + new
-    path.write_text(text)
+    write_atomic(path, with_section(text, title, new))
+
+
+def with_section(text, title, new):
+    """``text`` (a markdown page) with its section headed ``title`` (that heading line, up
+    to the next ``## `` heading or the end) replaced by ``new``, or ``new`` appended when the
+    page has no such section (a second section of that heading is dropped). ``new`` is
+    the whole section, its heading included; it is followed by one blank line, and the page
+    ends with one newline."""
+    new = new.rstrip("\n") + "\n\n"
+    pattern = re.compile("^" + re.escape(title) + r"[ \t]*$.*?(?=^## |\Z)", re.S | re.M)
+    first = pattern.search(text)
+    if first is None:
+        text = text.rstrip("\n") + "\n\n" + new
+    else:
+        text = text[:first.start()] + new + pattern.sub("", text[first.end():])
+    return text.rstrip("\n") + "\n"
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` through a temp file beside it and ``os.replace``: a reader
+    sees the old page or the new one, never half of one."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ same head, same data and epochs; the slow path is forced with
 run on every batch of every epoch). Prints fit seconds and the speed-up.
 
     python benchmarks/bench_transfer.py [--n 4000] [--epochs 5] [--out r.json]
+        [--write-doc docs/benchmarks.md]
 """
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
@@ -17,12 +18,17 @@ import numpy as np
 
 from sklearn_cnn import CifarResNetFeatures, TransferClassifier
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_checkpoint import add_output_args, write_result  # noqa: E402
+
+TITLE = "## TransferClassifier fast frozen mode (`bench_transfer.py`)"
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=4000)
     p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--out", default=None)
+    add_output_args(p)
     args = p.parse_args(argv)
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, (args.n, 32, 32, 3)).astype(np.uint8)
@@ -42,9 +48,24 @@ def main(argv=None):
     print(f"{args.epochs} epochs on {args.n} images: fast frozen {times['fast_frozen']:.1f} s, "
           f"backbone every epoch {times['backbone_every_epoch']:.1f} s -> speed-up "
           f"{result['speedup']:.1f}x", flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
-    return result
+    return write_result(result, args.out, args.write_doc, TITLE, section)
+
+
+def section(transfer):
+    lines = [
+        TITLE,
+        "",
+        f"{transfer['epochs']} epochs on {transfer['n']} 32×32 images, CIFAR ResNet-20 "
+        "backbone, fc(256) head: the frozen backbone's features computed once per fit vs "
+        "the backbone run on every batch of every epoch.",
+        "",
+        "| fast frozen (s) | backbone every epoch (s) | speed-up |",
+        "| ---: | ---: | ---: |",
+        f"| {transfer['fast_frozen_s']:.1f} | {transfer['backbone_every_epoch_s']:.1f} | "
+        f"{transfer['speedup']:.1f}× |",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

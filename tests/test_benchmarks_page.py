@@ -66,3 +66,81 @@ def test_missing_results_give_a_page_without_their_sections(run_all):
     run_all.write_page()
     page = run_all.DOC.read_text()
     assert page.startswith("# Benchmarks") and "Opt-in fast path" not in page
+
+
+LIMIT = """## Throughput against this CPU's limit (`bench_limit.py`)
+
+Images/s as a fraction of sgemm, written by `bench_limit.py --write-doc`.
+
+| case | batch |
+| --- | ---: |
+| train mnist_5x5 | 32 |
+
+"""
+
+OLD_TRANSFER = """## TransferClassifier fast frozen mode (`bench_transfer.py`)
+
+An older run's text.
+
+"""
+
+TRANSFER = {"n": 4000, "epochs": 5, "fast_frozen_s": 10.0, "backbone_every_epoch_s": 30.0,
+            "speedup": 3.0}
+
+
+def test_sections_without_a_json_are_kept_and_those_with_one_replaced(run_all):
+    run_all.DOC.write_text("# Benchmarks\n\nRegenerate with `an old command`\n(this page: "
+                           "2000-01-01, old machine).\n\n" + OLD_TRANSFER + LIMIT
+                           + "## A hand-written note\n\nKept too.\n")
+    _write(run_all, "transfer", TRANSFER)
+    run_all.write_page()
+    page = run_all.DOC.read_text()
+    assert LIMIT in page  # no JSON: the section as it was, byte for byte
+    assert page.endswith("## A hand-written note\n\nKept too.\n")
+    assert page.count("## TransferClassifier fast frozen mode") == 1
+    assert "An older run's text." not in page
+    assert "| 10.0 | 30.0 | 3.0× |" in page
+    assert page.index("## TransferClassifier") < page.index("## Throughput against")  # in place
+    assert page.count("Regenerate with") == 1 and "2000-01-01" not in page
+    assert "an old command" not in page and "python benchmarks/run_all.py" in page
+    run_all.write_page()  # again: the same page (one section, not two)
+    assert run_all.DOC.read_text() == page
+    assert not list(run_all.DOC.parent.glob("*.tmp"))
+
+
+def test_a_missing_page_is_written_in_full(run_all):
+    _write(run_all, "transfer", TRANSFER)
+    _write(run_all, "vgg_digits", {"scores": [0.9, 0.91, 0.92], "mean": 0.91, "seconds": 12.0})
+    assert not run_all.DOC.exists()
+    run_all.write_page()
+    page = run_all.DOC.read_text()
+    assert page.startswith("# Benchmarks\n\nRegenerate with `SKLEARN_CNN_SHARED=")
+    headings = [line for line in page.splitlines() if line.startswith("## ")]
+    assert headings == ["## The headline pipeline on digits (`bench_vgg_digits.py`)",
+                        "## TransferClassifier fast frozen mode (`bench_transfer.py`)"]
+    assert "**0.9100** (folds 0.900, 0.910, 0.920)" in page and "12 s.\n\n## Transfer" in page
+    assert page.endswith("| 10.0 | 30.0 | 3.0× |\n")
+    assert "\n\n\n" not in page
+
+
+def test_every_registered_benchmark_owns_its_section(run_all):
+    import importlib
+
+    titles = []
+    for module, _ in run_all.BENCHMARKS.values():
+        bench = importlib.import_module(module)
+        assert bench.TITLE.startswith("## ") and callable(bench.section)
+        titles.append(bench.TITLE)
+    assert len(set(titles)) == len(titles)
+
+
+def test_a_benchmarks_write_doc_replaces_its_section_in_place(run_all, tmp_path):
+    from bench_checkpoint import replace_section  # run_all put benchmarks/ on sys.path
+
+    doc = tmp_path / "page.md"
+    replace_section(doc, "## B", "## B\n\nfirst\n")  # no page yet: a new one
+    assert doc.read_text() == "# Benchmarks\n\n## B\n\nfirst\n"
+    doc.write_text("# Benchmarks\n\n## A\n\na\n\n## B\n\nold\n\n## BC\n\nbc\n")
+    replace_section(doc, "## B", "## B\n\nnew\n")  # no trailing blank line of its own
+    assert doc.read_text() == "# Benchmarks\n\n## A\n\na\n\n## B\n\nnew\n\n## BC\n\nbc\n"
+    assert not list(tmp_path.glob("*.tmp"))

@@ -255,7 +255,10 @@ def _init_with(signature):
     """An ``__init__`` of ``signature`` that stores each argument as an attribute."""
 
     def __init__(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as e:  # as Python's own: "CNNClassifier() got an unexpected ..."
+            raise TypeError(f"{type(self).__name__}(): {e}") from None
         bound.apply_defaults()
         for name, value in list(bound.arguments.items())[1:]:
             setattr(self, name, value)

@@ -39,10 +39,15 @@ def test_init_stores_arguments_and_rejects_unknown_ones():
     clf = CNNClassifier("cifar_3x3", lr=0.5)
     assert clf.architecture == "cifar_3x3" and clf.lr == 0.5 and clf.batch_size == 32
     assert clf.get_params()["lr"] == 0.5
-    with pytest.raises(TypeError, match="unexpected keyword argument 'learning_rate'"):
+    with pytest.raises(TypeError,
+                       match=r"CNNClassifier\(\): got an unexpected keyword argument 'learning_"):
         CNNClassifier(learning_rate=0.5)
-    with pytest.raises(TypeError):  # only architecture may be positional
-        CNNClassifier("default", None)
+    with pytest.raises(TypeError, match=r"CNNClassifier\(\): too many positional"):
+        CNNClassifier("default", None)  # only architecture may be positional
+    from sklearn_cnn import VGGFeatures
+
+    with pytest.raises(TypeError, match=r"VGGFeatures\(\): got an unexpected keyword"):
+        VGGFeatures(pool="max")  # the front-ends' stored_init names the class too
 
 
 @pytest.mark.parametrize("params, match", [

@@ -30,6 +30,7 @@ Prints the CPU model and ISA flags. Needs SKLEARN_CNN_SHARED. Usage:
 import argparse
 import ast
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -65,6 +66,33 @@ def counted_fit(probe, X, y):
     return fitted, seconds, int(fitted.n_hessian_products_)
 
 
+def kernels(D=4097, rows=11_000, columns=10, repeats=3):
+    """The solver's two kernel choices, each beside the obvious call, best of ``repeats``:
+    a column's preconditioner solve (``_cholesky_solve``, two triangular solves, vs
+    ``torch.cholesky_solve``) for ``columns`` factors of size D, and an active set's Gram
+    matrix (``_gram``, BLAS ssyrk, vs ``rows.T @ rows``)."""
+    import torch
+
+    from sklearn_cnn.linear_probe import _cholesky_solve, _gram
+
+    def best(fn):
+        return min(timed(fn)[1] for _ in range(repeats))
+
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(rows, D, generator=g)
+    M = _gram(A)
+    M.diagonal().add_(float(rows))
+    L = torch.linalg.cholesky(M)
+    R = torch.randn(D, 1, generator=g)
+    return {
+        "D": D, "rows": rows, "columns": columns,
+        "cholesky_solve_s": best(lambda: [torch.cholesky_solve(R, L) for _ in range(columns)]),
+        "triangular_solves_s": best(lambda: [_cholesky_solve(R, L) for _ in range(columns)]),
+        "matmul_gram_s": best(lambda: A.T @ A),
+        "ssyrk_gram_s": best(lambda: _gram(A)),
+    }
+
+
 def multinomial_log_loss(coef, intercept, X, y, C):
     """LogisticRegression's objective (intercept not regularised); y as 0..K-1."""
     Z = X.astype(np.float64) @ coef.T.astype(np.float64) + intercept.astype(np.float64)
@@ -97,6 +125,10 @@ def main(argv=None):
     p.add_argument("--features", default=None,
                    help="cache the standardised features in this .npz (reused when present)")
     args = p.parse_args(argv)
+    # the page states the command that produced it (paths under $HOME shortened to ~)
+    args.command = " ".join(["python benchmarks/bench_linear_probe.py"] + [
+        shlex.quote(a).replace(str(Path.home()), "~") for a in
+        (sys.argv[1:] if argv is None else argv)])
     if shared_path("data", "cifar10-jpg.tar.gz") is None:
         sys.exit("set SKLEARN_CNN_SHARED to the folder holding data/cifar10-jpg.tar.gz")
     info = announce_cpu()
@@ -172,7 +204,10 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
                      "train_acc": float(probe.score(F_tr, y_fit)),
                      "test_acc": float(probe.score(F_te, y_te))}
         print(key, json.dumps(full[key]), flush=True)
-    result = {"cpu": info, "source": source, "subsample": sub, "full": full}
+    k = kernels()
+    print("kernels", json.dumps(k), flush=True)
+    result = {"cpu": info, "command": args.command, "source": source, "subsample": sub,
+              "full": full, "kernels": k}
     if args.skip_subsample:
         return write_result(result, args.out, args.write_doc, FULL_ONLY_TITLE, full_section)
     return write_result(result, args.out, args.write_doc, TITLE, section)
@@ -228,15 +263,36 @@ def full_table(f):
     return lines
 
 
+def command(r):
+    """The command that produced a result (results from before it was recorded: the
+    default one)."""
+    return r.get("command", "python benchmarks/bench_linear_probe.py "
+                            "--write-doc docs/benchmarks.md")
+
+
+def kernel_lines(r):
+    """The kernel choices' line (results from before they were measured: none)."""
+    k = r.get("kernels")
+    if not k:
+        return []
+    return [f"Kernels, same run: {k['columns']} preconditioner solves with factors of size "
+            f"{k['D']:,} take {k['triangular_solves_s']:.3f} s as two triangular solves vs "
+            f"{k['cholesky_solve_s']:.3f} s with `torch.cholesky_solve` "
+            f"({k['cholesky_solve_s'] / k['triangular_solves_s']:.1f}×); the Gram matrix of "
+            f"{k['rows']:,} rows {k['ssyrk_gram_s']:.2f} s with BLAS ssyrk vs "
+            f"{k['matmul_gram_s']:.2f} s as `rows.T @ rows` "
+            f"({k['matmul_gram_s'] / k['ssyrk_gram_s']:.1f}×)."]
+
+
 def full_section(r):
     f, cpu = r["full"], r["cpu"]
     return "\n".join([
         FULL_ONLY_TITLE, "",
         f"Standardised `flatten` features ({f['features']:,}) of {r['source']}, all "
-        f"{f['n']:,} training images, C = 1, default tol 1e-4. `python "
-        "benchmarks/bench_linear_probe.py --checkpoint <a run's checkpoint.pt> --skip-subsample "
-        f"--write-doc docs/benchmarks.md`. CPU: {cpu['model']}, {cpu['threads']} torch threads, "
-        f"ISA {', '.join(cpu['isa'])}.", ""] + full_table(f) + ["", ""])
+        f"{f['n']:,} training images, C = 1, default tol 1e-4. `{command(r)}`. "
+        f"CPU: {cpu['model']}, {cpu['threads']} torch threads, "
+        f"ISA {', '.join(cpu['isa'])}.", ""] + full_table(f) + [""] + kernel_lines(r)
+        + ["", ""])
 
 
 def section(r):
@@ -245,8 +301,8 @@ def section(r):
         TITLE,
         "",
         f"Standardised `flatten` features (4,096) of {r['source']}, CIFAR-10 (shared JPEG "
-        "copy). `python benchmarks/bench_linear_probe.py --write-doc docs/benchmarks.md`. "
-        f"CPU: {cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])}.",
+        f"copy). `{command(r)}`. CPU: {cpu['model']}, {cpu['threads']} torch threads, "
+        f"ISA {', '.join(cpu['isa'])}.",
         "",
         f"On {s['n']:,} training images (where liblinear converges), C = 1. Hessian "
         "products: those of the conjugate gradients, all Newton steps.",
@@ -259,6 +315,7 @@ def section(r):
         "default tol 1e-4):",
         "",
     ] + full_table(f)
+    lines += [""] + kernel_lines(r)
     lines += ["", "liblinear on all 45,000 images did not finish within an hour "
               "([layer_probes](experiments/layer_probes.md)). The diagonal preconditioner "
               "on all 45,000 images runs with `--full-jacobi` (one squared-hinge run was "

@@ -24,7 +24,7 @@ with dense matrix products (which use every core):
   ``D x D`` factor costs too much memory and time (``preconditioner`` chooses
   by hand). On well separated features (a trained network's: few samples inside
   each class's margin) the mean is a poor stand-in, and a class whose margin
-  holds at most a quarter of the samples (or any, from the sixth Newton step)
+  holds at most 15 % of the samples (or any, from the eighth Newton step)
   gets the exact ``I + 2C X_A^T X_A`` of its own active set, kept up to date by
   the rows that enter or leave ``A``.
 * ``loss="log_loss"``: multinomial logistic regression,
@@ -48,11 +48,13 @@ import warnings
 
 import numpy as np
 import torch
+from scipy.linalg import blas
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from ._input import check_positive_int
 
@@ -65,16 +67,15 @@ PRECONDITIONERS = ("auto", "cholesky", "jacobi")
 CHOLESKY_MAX_FEATURES = 8192
 # The squared hinge's per-column factors (see _CholeskyPreconditioner): a column gets its own
 # once at most this fraction of the samples is inside its margin (its first Gram matrix then
-# costs at most a quarter of X^T X's), and is refactored when more than REFACTOR_FRACTION of
-# its active set has changed; their memory (a Gram matrix and a factor per column) at most:
-ACTIVE_SET_FRACTION = 0.25
-REFACTOR_FRACTION = 0.1
-# ... or when it has changed at all and the last conjugate gradients took more than this many
-# Hessian products (a product over all of X costs about what a factorization of one column
-# does at D = 4,096; the conjugate gradients run for all columns together):
-REFACTOR_AFTER_PRODUCTS = 15
-# ... and every column gets its own from this Newton step on, whatever its active set's size
-ACTIVE_SET_AFTER_STEPS = 6
+# costs at most 0.15 of X^T X's) ...
+ACTIVE_SET_FRACTION = 0.15
+# ... and every column from this Newton step on, whatever its active set's size; their memory
+# (a Gram matrix and a factor per column) at most ACTIVE_SET_MAX_BYTES. Chosen by measuring
+# the time to converge on two trained networks' features (benchmarks/bench_linear_probe.py,
+# docs/benchmarks.md): 0.25 / 6 took 85 s and 254 s, 0.15 / 8 76 s and 235 s, 1.0 (from the
+# start) 145 s on the first; refactoring only when a tenth of the active set had changed
+# 134 s on the first (more Hessian products than factorizations saved).
+ACTIVE_SET_AFTER_STEPS = 8
 ACTIVE_SET_MAX_BYTES = 2 * 2**30
 
 
@@ -186,7 +187,8 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             loss = _LogLoss(yt, K, float(self.C) * binary, D, self.fit_intercept)
         cholesky = self.preconditioner == "cholesky" or (
             self.preconditioner == "auto" and D <= CHOLESKY_MAX_FEATURES)
-        with torch.no_grad():
+        # scipy's BLAS (the Gram matrices) with as many threads as torch's
+        with torch.no_grad(), threadpool_limits(torch.get_num_threads(), user_api="blas"):
             W, self.n_iter_, self.objective_, converged, self.n_hessian_products_ = _newton(
                 Xt, loss, float(self.tol), int(self.max_iter), self.verbose, cholesky)
         if self.loss == "log_loss" and K == 2:
@@ -285,9 +287,7 @@ def _newton(X, loss, tol, max_iter, verbose, cholesky):
         if bool(done.all()):
             return W, it - 1, float(f.sum()), True, products[0]
         precondition.update(loss.weights, per_column(done))
-        before = products[0]
         P = _cg(hess_vec, -G, done, precondition, reduce)
-        precondition.last_products = products[0] - before
         XP = _xv(X, P)
         slope = reduce(G.double() * P.double())
         step = torch.ones_like(slope)
@@ -408,15 +408,17 @@ class _CholeskyPreconditioner:
     curvature (``loss.active_curvature``: the squared hinge), a column whose active set
     ``A`` has shrunk to at most ``ACTIVE_SET_FRACTION`` of the samples gets the exact
     Hessian of its own, ``diag(ridge) + c X_A^T X_A``: its Gram matrix is kept and updated
-    by the rows that entered or left ``A`` (cheap once ``A`` settles), and refactored when
-    more than ``REFACTOR_FRACTION`` of ``A`` has changed since the last factorization, or
-    any of it once the conjugate gradients need over ``REFACTOR_AFTER_PRODUCTS`` products.
-    Columns get one while ``ACTIVE_SET_MAX_BYTES`` allows (a Gram matrix and a factor, D^2
-    floats each); the others keep the shared factor."""
+    by the rows that entered or left ``A`` (cheap once ``A`` settles), and refactored
+    whenever ``A`` has changed: an exact preconditioner leaves the conjugate gradients one
+    or two products, and a product over all of X costs about what a factorization of one
+    column does at D = 4,096 (the triangular solves and the Gram updates are cheap beside
+    both: ``_cholesky_solve``, ``_gram``). Columns get one while ``ACTIVE_SET_MAX_BYTES``
+    allows (a Gram matrix and a factor, D^2 floats each); the others keep the shared
+    factor."""
 
     def __init__(self, X, loss):
         self.X = X
-        self.gram = (X.T @ X).double()
+        self.gram = _gram(X).double()  # lower triangle (all the factorizations read)
         self.ridge = loss.ridge.double()[:, 0]
         self.min_curvature = loss.min_curvature
         self.active_curvature = getattr(loss, "active_curvature", None)
@@ -426,7 +428,6 @@ class _CholeskyPreconditioner:
         self.own = {}  # column -> [active mask of its Gram, its Gram (float32), its factor]
         self.factorizations = 0
         self.updates = 0
-        self.last_products = 0  # of the last conjugate gradients (set by _newton)
 
     def update(self, weights, done):
         self.updates += 1
@@ -458,22 +459,17 @@ class _CholeskyPreconditioner:
                     continue
                 # X_A^T X_A, or X^T X less the rows outside A where those are fewer
                 if size <= n // 2:
-                    rows = self.X[active]
-                    gram = rows.T @ rows
+                    gram = _gram(self.X[active])
                 else:
-                    rows = self.X[~active]
-                    gram = self.gram.float().addmm_(rows.T, rows, alpha=-1.0)
+                    gram = _gram(self.X[~active], alpha=-1.0, into=_fortran(self.gram.float()))
                 self.own[k] = [active, gram, None]
             else:
                 old, gram, _ = self.own[k]
                 changed = active ^ old
-                n_changed = int(changed.sum())
-                stale = n_changed > REFACTOR_FRACTION * max(size, 1) or (
-                    n_changed and self.last_products > REFACTOR_AFTER_PRODUCTS)
-                if not stale:
+                if not bool(changed.any()):
                     continue
-                entered, left = self.X[changed & active], self.X[changed & old]
-                gram.addmm_(entered.T, entered).addmm_(left.T, left, alpha=-1.0)
+                _gram(self.X[changed & active], into=gram)
+                _gram(self.X[changed & old], alpha=-1.0, into=gram)
                 self.own[k][0] = active
             M = self.own[k][1] * self.active_curvature
             if not bool(torch.isfinite(M).all()):  # a huge C: its product overflows float32
@@ -508,20 +504,50 @@ class _CholeskyPreconditioner:
 
     def __call__(self, R):
         if not self.own:
-            return torch.cholesky_solve(R, self.L)
+            return _cholesky_solve(R, self.L)
         out = torch.empty_like(R)
         shared = [k for k in range(R.shape[1]) if k not in self.own]
         if shared:
-            out[:, shared] = torch.cholesky_solve(R[:, shared], self.L)
+            out[:, shared] = _cholesky_solve(R[:, shared], self.L)
         for k, (_, _, L) in self.own.items():
             # a converged column's step is 0 whatever its preconditioner: skip its solves
             out[:, k:k + 1] = R[:, k:k + 1] if self.done[k] else \
-                torch.cholesky_solve(R[:, k:k + 1], L)
+                _cholesky_solve(R[:, k:k + 1], L)
         return out
 
     def describe(self):
         return (f"{len(self.own)} of the columns with their own factor, "
                 f"{self.factorizations} factorizations")
+
+
+def _fortran(A):
+    """``A`` in column-major layout (what BLAS updates in place)."""
+    return A.mT.contiguous().mT
+
+
+def _gram(rows, alpha=1.0, into=None):
+    """``alpha * rows^T rows``, or that added to ``into`` in place (a column-major float32
+    (D, D) tensor): the lower triangle only (BLAS ``ssyrk``: half the work of a matrix
+    product; its time beside ``rows.T @ rows``: ``benchmarks/bench_linear_probe.py``, in
+    docs/benchmarks.md); the Cholesky factorizations read no other (LAPACK ``potrf``,
+    lower; pinned by a test)."""
+    a = rows.numpy().T  # (D, m), column-major: no copy
+    if into is None:
+        return torch.from_numpy(blas.ssyrk(alpha, a, trans=0, lower=1))
+    if len(rows):
+        c = into.numpy()
+        out = blas.ssyrk(alpha, a, beta=1.0, c=c, trans=0, lower=1, overwrite_c=1)
+        if not np.shares_memory(out, c):
+            raise RuntimeError("BLAS ssyrk did not update the Gram matrix in place")
+    return into
+
+
+def _cholesky_solve(R, L):
+    """``(L L^T)^-1 R`` by two triangular solves: the same numbers as
+    ``torch.cholesky_solve``, several times faster on CPU at D = 4,096 (the ratio measured
+    by ``benchmarks/bench_linear_probe.py``, in docs/benchmarks.md)."""
+    return torch.linalg.solve_triangular(
+        L.mT, torch.linalg.solve_triangular(L, R, upper=False), upper=True)
 
 
 def _cg(hess_vec, B, frozen, precondition, reduce, max_iter=250, rel_tol=0.1):

@@ -122,8 +122,7 @@ def section(r):
         "data (45,000 training images after the validation split): one checkpoint write per "
         "epoch against one epoch, both measured in the same run (`python "
         "benchmarks/bench_checkpoint.py --write-doc docs/benchmarks.md`). CPU: "
-        f"{cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])} "
-        f"(torch kernels: {cpu['torch_capability']}).",
+        f"{cpu_text(cpu)} (torch kernels: {cpu['torch_capability']}).",
         "",
         "| measure | value |",
         "| --- | ---: |",
@@ -150,6 +149,11 @@ def add_output_args(parser, context=False):
         parser.add_argument("--context", default="",
                             help="what else ran on the machine, for the doc (absolute "
                                  "figures depend on it)")
+
+
+def cpu_text(cpu):
+    """A page's words for the machine of :func:`cpu_info`: model, torch threads, ISA."""
+    return f"{cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])}"
 
 
 def announce_cpu():

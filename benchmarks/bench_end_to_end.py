@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import add_output_args, announce_cpu, write_result  # noqa: E402
+from bench_checkpoint import add_output_args, announce_cpu, cpu_text, write_result  # noqa: E402
 
 TITLE = "## The main job end to end (`bench_end_to_end.py`)"
 
@@ -64,7 +64,7 @@ def section(r):
         "",
         f"`{command}` in a fresh process: seconds per stage (the run's `stages.csv`) and its peak "
         "resident memory. `python benchmarks/bench_end_to_end.py --write-doc docs/benchmarks.md`. "
-        f"CPU: {cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])}.",
+        f"CPU: {cpu_text(cpu)}.",
         "",
         "| stage | seconds |",
         "| --- | ---: |",

@@ -34,7 +34,7 @@ from sklearn_cnn import CifarResNetFeatures, CNNClassifier, VGGFeatures
 from sklearn_cnn.experiments.architectures import REPORT_NETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import StepTimer, add_output_args, announce_cpu, write_result  # noqa: E402
+from bench_checkpoint import StepTimer, add_output_args, announce_cpu, cpu_text, write_result  # noqa: E402
 
 
 def sgemm_gflops(n=2048, repeats=5):
@@ -158,8 +158,7 @@ def section(r):
         "training, forward for extraction) as a fraction of a float32 sgemm measured in the "
         "same run around each case; ours beside a hand-written step over the same module. "
         "`python benchmarks/bench_limit.py --write-doc docs/benchmarks.md`. CPU: "
-        f"{cpu['model']}, {cpu['threads']} torch threads, ISA {', '.join(cpu['isa'])} (torch "
-        f"kernels: {cpu['torch_capability']}).",
+        f"{cpu_text(cpu)} (torch kernels: {cpu['torch_capability']}).",
         "",
         "| case | batch | MFLOP/img | ours img/s | hand img/s | ours GFLOP/s | sgemm GFLOP/s "
         "| ours / sgemm | hand / sgemm |",

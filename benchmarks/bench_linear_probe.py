@@ -46,7 +46,7 @@ from sklearn_cnn.datasets import load_train_test, shared_path
 from sklearn_cnn.probing import layer_features
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_checkpoint import add_output_args, announce_cpu, write_result  # noqa: E402
+from bench_checkpoint import add_output_args, announce_cpu, cpu_text, write_result  # noqa: E402
 
 
 def ovr_squared_hinge(coef, intercept, X, y, C, classes):
@@ -290,8 +290,7 @@ def full_section(r):
         FULL_ONLY_TITLE, "",
         f"Standardised `flatten` features ({f['features']:,}) of {r['source']}, all "
         f"{f['n']:,} training images, C = 1, default tol 1e-4. `{command(r)}`. "
-        f"CPU: {cpu['model']}, {cpu['threads']} torch threads, "
-        f"ISA {', '.join(cpu['isa'])}.", ""] + full_table(f) + [""] + kernel_lines(r)
+        f"CPU: {cpu_text(cpu)}.", ""] + full_table(f) + [""] + kernel_lines(r)
         + ["", ""])
 
 
@@ -301,8 +300,7 @@ def section(r):
         TITLE,
         "",
         f"Standardised `flatten` features (4,096) of {r['source']}, CIFAR-10 (shared JPEG "
-        f"copy). `{command(r)}`. CPU: {cpu['model']}, {cpu['threads']} torch threads, "
-        f"ISA {', '.join(cpu['isa'])}.",
+        f"copy). `{command(r)}`. CPU: {cpu_text(cpu)}.",
         "",
         f"On {s['n']:,} training images (where liblinear converges), C = 1. Hessian "
         "products: those of the conjugate gradients, all Newton steps.",

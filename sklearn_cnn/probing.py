@@ -8,7 +8,6 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
@@ -19,6 +18,7 @@ from ._deprecation import DEPRECATED, is_unset, warn_renamed
 from ._layers import check_layers
 from .features.layer import default_probe_layers
 from .linear_probe import LinearProbe
+from .neighbors import WeightedKNNClassifier
 
 __all__ = ["probe_layers", "default_probes", "resolve_probes", "layer_features"]
 
@@ -34,7 +34,9 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
     objective with scikit-learn's ``LinearSVC`` (liblinear, one core).
     ``"logistic"``: multinomial logistic regression (C=1, ``LogisticRegression``'s
     objective) on standardised features, LinearProbe again. ``"knn"``:
-    5-nearest neighbours (all cores).
+    5-nearest neighbours, euclidean, uniform votes (``KNeighborsClassifier(5)``'s
+    predictions) by :class:`~sklearn_cnn.neighbors.WeightedKNNClassifier` on
+    torch's matrix product (every torch thread).
 
     Examples
     --------
@@ -46,7 +48,7 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
         "liblinear_svc": lambda: make_pipeline(
             StandardScaler(), LinearSVC(C=1.0, max_iter=5000, random_state=random_state)),
         "logistic": lambda: make_pipeline(StandardScaler(), LinearProbe("log_loss", C=1.0)),
-        "knn": lambda: KNeighborsClassifier(n_neighbors=5, n_jobs=-1),
+        "knn": lambda: WeightedKNNClassifier(5, metric="euclidean", weights="uniform"),
     }
     names = [names] if isinstance(names, str) else list(names)
     unknown = [n for n in names if n not in factories]

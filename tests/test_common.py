@@ -18,6 +18,7 @@ ESTIMATORS = [
     LayerFeatures(CNNClassifier(max_epochs=2, verbose=0, random_state=0)),
     SiameseEmbedder(max_epochs=2, verbose=0, random_state=0),
     WeightedKNNClassifier(),
+    WeightedKNNClassifier(5, metric="euclidean", weights="uniform"),  # the knn probe
     LinearProbe(),
     LinearProbe("log_loss"),
     CifarResNetFeatures(depth=8, random_state=0),

@@ -31,7 +31,31 @@ def test_large_temperature_is_plain_knn(digits):
     assert agree > 0.99
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_uniform_euclidean_is_kneighbors_classifier(digits, dtype):
+    # the "knn" probe: the same votes as scikit-learn's 5-NN, not merely similar ones
+    X = digits.images.reshape(len(digits.images), -1).astype(dtype)
+    X += np.random.RandomState(0).normal(0, 1e-3, X.shape).astype(dtype)  # no distance ties
+    y = digits.target
+    ours = WeightedKNNClassifier(5, metric="euclidean", weights="uniform", batch_size=100)
+    plain = KNeighborsClassifier(5).fit(X[:1000], y[:1000])
+    proba = ours.fit(X[:1000], y[:1000]).predict_proba(X[1000:])
+    np.testing.assert_array_equal(proba, plain.predict_proba(X[1000:]))
+    np.testing.assert_array_equal(ours.predict(X[1000:]), plain.predict(X[1000:]))
+
+
+def test_uniform_vote_ties_go_to_the_smallest_class():
+    X, y = np.array([[0.0], [1.0], [3.0], [4.0]]), np.array([2, 0, 1, 1])
+    knn = WeightedKNNClassifier(2, metric="euclidean", weights="uniform").fit(X, y)
+    np.testing.assert_array_equal(knn.predict_proba([[0.4]]), [[0.5, 0.0, 0.5]])
+    assert knn.predict([[0.4]])[0] == 0
+
+
 def test_weighted_knn_bad_params():
+    with pytest.raises(ValueError, match="weights must be 'exp' or 'uniform'"):
+        WeightedKNNClassifier(weights="distance").fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        WeightedKNNClassifier(batch_size=0).fit([[0.0], [1.0]], [0, 1])
     with pytest.raises(ValueError, match="temperature must be a float > 0"):
         WeightedKNNClassifier(temperature=0).fit([[0.0], [1.0]], [0, 1])
     with pytest.raises(ValueError, match="metric must be"):

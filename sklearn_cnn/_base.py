@@ -17,7 +17,7 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
-from skorch.utils import to_tensor
+from skorch.utils import to_device, to_tensor
 from sklearn.utils import check_random_state
 
 from sklearn.utils.multiclass import check_classification_targets
@@ -27,7 +27,7 @@ from ._fast_path import check_fast_path, choose_fast_path
 from ._checkpoint import (CheckpointMixin, TrainingCheckpoint, data_fingerprint,
                           default_params_fingerprint, params_fingerprint)
 from ._params import L2_CONVENTIONS, OPTIMIZERS
-from ._input import check_device, check_image_shape, check_images
+from ._input import ImageBatches, check_device, check_image_shape, check_images
 from ._layers import LayerView
 from .callbacks import InverseTimeDecay, RecordLR, _TestScoring
 
@@ -158,7 +158,24 @@ class FastPathMixin:
 
 
 class SkorchNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNetClassifier):
-    """skorch's classifier with checkpoints, train-time augmentation and the opt-in fast path."""
+    """skorch's classifier with checkpoints, train-time augmentation and the opt-in fast path.
+
+    Prediction takes the checked images lazily (an :class:`~sklearn_cnn._input.ImageBatches`)
+    and converts one inference batch at a time (:meth:`forward_iter`): scoring 45,000
+    CIFAR-10 images never makes the 553 MB float32 copy (and its transposed twin) that
+    converting them whole took, and the per-epoch test scoring of ``test_data`` skips it
+    every epoch.
+    """
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        if not isinstance(X, ImageBatches):
+            yield from super().forward_iter(X, training=training, device=device)
+            return
+        kwargs = self.get_params_for("iterator_valid")
+        batch_size = kwargs.get("batch_size", self.batch_size)
+        for start in range(0, len(X), batch_size):
+            batch = (torch.from_numpy(X[start:start + batch_size]), None)
+            yield to_device(self.evaluation_step(batch, training=training), device=device)
 
 
 class Augment:

@@ -133,7 +133,7 @@ class CNNClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, BaseEsti
         return self
 
     def _net_inputs(self, X):
-        return torch.from_numpy(self._images(X))
+        return self._images(X, lazy=True)  # converted batch by batch (SkorchNet.forward_iter)
 
     def summary(self, image_shape=None, n_classes=10, *, input_shape=None):
         """Per-layer table like Keras' ``model.summary()``.

@@ -291,10 +291,10 @@ class TransferClassifier(NetClassifierMixin, TrainingMixin, ClassifierMixin, Bas
     # ----------------------------------------------------------------- predict
     def _net_inputs(self, X):
         # _images checks that fit ran (NotFittedError) before anything fitted is used
-        images = self._images(X, lazy=getattr(self, "fast_frozen_", False))
-        if self.fast_frozen_:  # the backbone converts batch by batch
+        images = self._images(X, lazy=True)  # converted batch by batch (SkorchNet.forward_iter)
+        if self.fast_frozen_:
             return torch.from_numpy(self.backbone_.transform(X))
-        return torch.from_numpy(images)
+        return images
 
     @property
     def steps_(self):

@@ -8,6 +8,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_cnn import CNNClassifier
+from sklearn_cnn._input import ImageBatches
 from sklearn_cnn.architectures import conv, dense, flatten, maxpool
 
 FAST = dict(max_epochs=2, verbose=0, random_state=0)
@@ -68,6 +69,22 @@ def test_uint8_and_scaled_float_inputs_agree(small_digits):
     b = CNNClassifier(**FAST).fit(X.astype(np.float32) / 255, y).predict_proba(
         Xt.astype(np.float32) / 255)
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("n", [1, 200, 300])  # one image, under and over one batch of 256
+def test_prediction_converts_batch_by_batch_and_equals_the_whole_conversion(small_digits, n,
+                                                                            monkeypatch):
+    X, y, Xt, _ = small_digits
+    Xt = np.concatenate([Xt, Xt])[:n]
+    clf = CNNClassifier(**FAST).fit(X, y)
+    whole = clf.net_.predict_proba(torch.from_numpy(clf._images(Xt)))
+    batches = []
+    convert = ImageBatches.__getitem__
+    monkeypatch.setattr(ImageBatches, "__getitem__",
+                        lambda self, i: batches.append(i) or convert(self, i))
+    np.testing.assert_array_equal(clf.predict_proba(Xt), whole / whole.sum(1, keepdims=True,
+                                                                         dtype=np.float64))
+    assert batches == [slice(s, s + 256) for s in range(0, n, 256)]
 
 
 def test_integer_inputs_of_any_dtype_predict_like_uint8(small_digits):

@@ -185,3 +185,37 @@ def test_gram_lower_triangle_updates_in_place_and_is_what_cholesky_reads():
     R = torch.from_numpy(rng.normal(size=(40, 3)).astype(np.float32))
     np.testing.assert_allclose(_cholesky_solve(R, L), torch.cholesky_solve(R, L),
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [None, 2.5])
+def test_design_is_the_bordered_matrix_without_building_it(scale, monkeypatch):
+    """``[X, scale]``'s products and masked Gram matrices, block by block: no copy of X
+    (737 MB at 45,000 x 4,096) nor of X[mask] is made whole."""
+    import torch
+
+    from sklearn_cnn import linear_probe
+    from sklearn_cnn.linear_probe import _Design
+
+    rng = np.random.RandomState(0)
+    X = torch.from_numpy(rng.normal(size=(300, 7)).astype(np.float32))
+    full = X if scale is None else torch.cat([X, torch.full((300, 1), scale)], dim=1)
+    design = _Design(X, scale)
+    assert design.shape == tuple(full.shape)
+    V = torch.from_numpy(rng.normal(size=(full.shape[1], 3)).astype(np.float32))
+    U = torch.from_numpy(rng.normal(size=(300, 3)).astype(np.float32))
+    np.testing.assert_allclose(design.xv(V), full @ V, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(design.xtu(U), full.T @ U, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(design.squared().xtu(U), (full * full).T @ U, rtol=1e-5,
+                               atol=1e-4)
+    blocks = []
+    gram = linear_probe._gram
+    monkeypatch.setattr(linear_probe, "_gram", lambda rows, **kw: blocks.append(len(rows))
+                        or gram(rows, **kw))
+    monkeypatch.setattr(_Design, "block_rows", 64)
+    mask = torch.from_numpy(rng.rand(300) < 0.6)
+    got = design.gram(mask)
+    want = full[mask].T @ full[mask]
+    np.testing.assert_allclose(torch.tril(got), torch.tril(want), rtol=1e-4, atol=1e-3)
+    assert max(blocks) == 64 and sum(blocks) == int(mask.sum())
+    less = design.gram(mask[:300].logical_not(), alpha=-1.0, into=design.gram())
+    np.testing.assert_allclose(torch.tril(less), torch.tril(want), rtol=1e-4, atol=1e-3)

@@ -9,9 +9,14 @@ resident memory. Also records the test accuracy of the CNN and of each probe
 
     python benchmarks/bench_end_to_end.py [--extra "--fast-path none"] [--out results.json]
         [--write-doc docs/benchmarks.md] [--context TEXT]
+        [--previous earlier.json --previous-label "at 3e880bd"]
+
+``--previous`` puts an earlier run's JSON (this script's ``--out``) beside this one, stage
+by stage, in the page section: before / after in one table.
 """
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -34,8 +39,17 @@ BEFORE = {"total_s": "over 40 min", "peak_rss_gb": 7.6}
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--extra", default="", help="more options for sklearn-cnn probe")
+    p.add_argument("--previous", default=None,
+                   help="an earlier run's JSON (--out) to show beside this one")
+    p.add_argument("--previous-label", default="before",
+                   help="the earlier run's column heading, e.g. the commit it ran")
     add_output_args(p, context=True)
     args = p.parse_args(argv)
+    previous = None
+    if args.previous:
+        previous = json.loads(Path(args.previous).read_text())
+        previous.pop("previous", None)
+        previous["label"] = args.previous_label
     info = announce_cpu()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "probe"
@@ -51,13 +65,30 @@ def main(argv=None):
     result = {"cpu": info, "extra": args.extra, "wall_s": wall, "peak_rss_gb": peak,
               "stages": stages.drop(columns="peak_rss_gb").to_dict("records"),
               "accuracy": probes[["layer", "probe", "test_acc"]].to_dict("records"),
-              "context": args.context}
+              "context": args.context, "previous": previous}
     print(stages.to_string(index=False), flush=True)
     return write_result(result, args.out, args.write_doc, TITLE, section)
 
 
+def _table(heads, key, value, rows, prev_rows, label, fmt):
+    """Markdown rows ``key | value`` (and the earlier run's value beside it, when given)."""
+    earlier = {row[key]: row[value] for row in prev_rows or []}
+    cols = heads[:-1] + ([f"{heads[-1]} ({label})", f"{heads[-1]} (now)"] if prev_rows
+                         else heads[-1:])
+    n_key = heads[0].count("|") + 1
+    lines = ["| " + " | ".join(cols) + " |",
+             "| " + " | ".join(["---"] * n_key + ["---:"] * (len(cols) - len(heads) + 1)) + " |"]
+    for row in rows:
+        then = earlier.get(row[key])
+        cells = ([fmt.format(then) if then is not None else "–"] if prev_rows else [])
+        lines.append(f"| {row[key]} | " + " | ".join(cells + [fmt.format(row[value])]) + " |")
+    return lines
+
+
 def section(r):
     cpu = r["cpu"]
+    prev = r.get("previous")
+    label = prev["label"] if prev else None
     command = "sklearn-cnn probe --dataset cifar10" + (f" {r['extra']}" if r["extra"] else "")
     lines = [
         TITLE,
@@ -66,21 +97,26 @@ def section(r):
         "resident memory. `python benchmarks/bench_end_to_end.py --write-doc docs/benchmarks.md`. "
         f"CPU: {cpu_text(cpu)}.",
         "",
-        "| stage | seconds |",
-        "| --- | ---: |",
-    ]
-    lines += [f"| {s['stage']} | {s['seconds']:.1f} |" for s in r["stages"]]
-    lines += [
-        f"| wall time of the command | {r['wall_s']:.1f} |",
+        *_table(["stage", "seconds"], "stage", "seconds", r["stages"], prev and prev["stages"],
+                 label, "{:.1f}"),
         "",
-        f"Peak memory {r['peak_rss_gb']:.2f} GB. Before this round's speed work (issue #17): "
-        f"{BEFORE['total_s']} and {BEFORE['peak_rss_gb']} GB (goal: 10 min, 4 GB).",
-        "",
-        "| layer | probe | test accuracy |",
-        "| --- | --- | ---: |",
     ]
-    lines += [f"| {a['layer']} | {a['probe']} | {a['test_acc']:.4f} |" for a in r["accuracy"]]
-    lines += ["", "Absolute seconds: " + (r["context"] or "a quiet machine (no other job)."), ""]
+    lines += [f"Wall time of the command {r['wall_s']:.1f} s"
+              + (f" ({label}: {prev['wall_s']:.1f} s)" if prev else "")
+              + f"; peak memory {r['peak_rss_gb']:.2f} GB"
+              + (f" ({label}: {prev['peak_rss_gb']:.2f} GB)" if prev else "")
+              + f". Before this round's speed work (issue #17): {BEFORE['total_s']} and "
+              f"{BEFORE['peak_rss_gb']} GB (goal: 10 min, 4 GB).", ""]
+    rows = [{**a, "key": f"{a['layer']} | {a['probe']}"} for a in r["accuracy"]]
+    prev_rows = prev and [{**a, "key": f"{a['layer']} | {a['probe']}"}
+                          for a in prev["accuracy"]]
+    lines += _table(["layer | probe", "test accuracy"], "key", "test_acc", rows, prev_rows,
+                    label, "{:.4f}")
+    context = (lambda run: (run["context"] or "a quiet machine (no other job)").rstrip(".") + ".")
+    lines += ["", "A probe's stage is its fitting; scoring (foremost the kNN probe's predictions "
+              "for 10,000 test and 10,000 training images) counts in the total only. "
+              "Absolute seconds: " + context(r)
+              + (f" The {label} run: " + context(prev) if prev else ""), ""]
     return "\n".join(lines)
 
 

@@ -53,6 +53,7 @@ BENCHMARKS = {
     "allocator": ("bench_allocator", []),
     "auto_fast_path": ("bench_auto_fast_path", []),
     "end_to_end": ("bench_end_to_end", []),
+    "knn": ("bench_knn", []),
 }
 
 

@@ -42,6 +42,7 @@ the start (liblinear's rule; per class for the one-vs-rest squared hinge), or
 after ``max_iter`` Newton iterations with a ConvergenceWarning.
 """
 
+import functools
 import numbers
 import time
 import warnings
@@ -70,7 +71,8 @@ CHOLESKY_MAX_FEATURES = 8192
 # costs at most 0.15 of X^T X's) ...
 ACTIVE_SET_FRACTION = 0.15
 # ... and every column from this Newton step on, whatever its active set's size; their memory
-# (a Gram matrix and a factor per column) at most ACTIVE_SET_MAX_BYTES. Chosen by measuring
+# (one D x D float32 matrix per column: its Gram and its factor packed together) at most
+# ACTIVE_SET_MAX_BYTES. Chosen by measuring
 # the time to converge on two trained networks' features (benchmarks/bench_linear_probe.py,
 # docs/benchmarks.md): 0.25 / 6 took 85 s and 254 s, 0.15 / 8 76 s and 235 s, 1.0 (from the
 # start) 145 s on the first; refactoring only when a tenth of the active set had changed
@@ -449,8 +451,8 @@ class _CholeskyPreconditioner:
     or two products, and a product over all of X costs about what a factorization of one
     column does at D = 4,096 (the triangular solves and the Gram updates are cheap beside
     both: ``_cholesky_solve``, ``_gram``). Columns get one while ``ACTIVE_SET_MAX_BYTES``
-    allows (a Gram matrix and a factor, D^2 floats each); the others keep the shared
-    factor."""
+    allows (one D^2 float32 matrix each, the Gram and the factor packed in it:
+    :func:`_pack_factor`); the others keep the shared factor."""
 
     def __init__(self, X, loss):
         self.X = X
@@ -461,7 +463,10 @@ class _CholeskyPreconditioner:
         self.curvature = None
         self.L = None  # the shared factor
         self.done = None
-        self.own = {}  # column -> [active mask of its Gram, its Gram (float32), its factor]
+        # column -> [active mask of its Gram, its packed matrix, its factor's diagonal]: one
+        # D x D float32 matrix per column holds both its Gram (lower triangle and diagonal,
+        # what ssyrk updates) and its factor (strict upper triangle; _pack_factor)
+        self.own = {}
         self.factorizations = 0
         self.updates = 0
 
@@ -483,7 +488,7 @@ class _CholeskyPreconditioner:
 
     def _update_own(self, weights, done):
         n, D = self.X.shape
-        budget = ACTIVE_SET_MAX_BYTES // (2 * 4 * D * D)
+        budget = ACTIVE_SET_MAX_BYTES // (4 * D * D)
         for k in range(weights.shape[1]):
             if done[k]:
                 continue
@@ -507,10 +512,11 @@ class _CholeskyPreconditioner:
                 self.X.gram(changed & active, into=gram)
                 self.X.gram(changed & old, alpha=-1.0, into=gram)
                 self.own[k][0] = active
-            M = self.own[k][1] * self.active_curvature
+            S = self.own[k][1]
+            M = S * self.active_curvature  # _factor reads the lower triangle: the Gram's
             if not bool(torch.isfinite(M).all()):  # a huge C: its product overflows float32
-                M = self.own[k][1].double() * self.active_curvature
-            self.own[k][2] = self._factor(M)
+                M = S.double() * self.active_curvature
+            self.own[k][2] = _pack_factor(self._factor(M), S)
 
     def _factor(self, M):
         """Cholesky factor (float32) of ``M + diag(ridge)``: factored in float32 when that
@@ -545,10 +551,10 @@ class _CholeskyPreconditioner:
         shared = [k for k in range(R.shape[1]) if k not in self.own]
         if shared:
             out[:, shared] = _cholesky_solve(R[:, shared], self.L)
-        for k, (_, _, L) in self.own.items():
+        for k, (_, S, diag) in self.own.items():
             # a converged column's step is 0 whatever its preconditioner: skip its solves
             out[:, k:k + 1] = R[:, k:k + 1] if self.done[k] else \
-                _cholesky_solve(R[:, k:k + 1], L)
+                _packed_solve(R[:, k:k + 1], S, diag)
         return out
 
     def describe(self):
@@ -584,6 +590,33 @@ def _cholesky_solve(R, L):
     by ``benchmarks/bench_linear_probe.py``, in docs/benchmarks.md)."""
     return torch.linalg.solve_triangular(
         L.mT, torch.linalg.solve_triangular(L, R, upper=False), upper=True)
+
+
+def _pack_factor(L, S):
+    """Store the Cholesky factor ``L`` in the strict upper triangle of ``S`` (whose lower
+    triangle and diagonal, a Gram matrix, stay as they are): ``L = L1 diag(d)`` with ``L1``
+    unit lower triangular; ``L1^T``'s strict upper triangle goes into ``S``, ``d`` is
+    returned. Halves the memory of the per-column factors (10 x 67 MB at D = 4,097)."""
+    d = L.diagonal().clone()
+    L1 = L.div_(d)  # in place: L is the factorization's own new tensor
+    # one pass: S^T's strict lower triangle (S's strict upper) := L1's
+    np.copyto(S.mT.numpy(), L1.numpy(), where=_strict_lower(len(d)))
+    return d
+
+
+@functools.lru_cache(maxsize=2)
+def _strict_lower(D):
+    """The (D, D) mask of the strict lower triangle (cached: 17 MB at D = 4,097)."""
+    return np.tri(D, D, -1, dtype=bool)
+
+
+def _packed_solve(R, S, d):
+    """``(L L^T)^-1 R`` for the factor packed by :func:`_pack_factor`:
+    ``L1^-T diag(d)^-2 L1^-1 R`` by two unit-triangular solves, which read only the strict
+    triangles (the Gram's diagonal and lower triangle in ``S`` are never read)."""
+    t = torch.linalg.solve_triangular(S.mT, R, upper=False, unitriangular=True)
+    return torch.linalg.solve_triangular(S, t / (d * d)[:, None], upper=True,
+                                         unitriangular=True)
 
 
 def _cg(hess_vec, B, frozen, precondition, reduce, max_iter=250, rel_tol=0.1):

@@ -219,3 +219,29 @@ def test_design_is_the_bordered_matrix_without_building_it(scale, monkeypatch):
     assert max(blocks) == 64 and sum(blocks) == int(mask.sum())
     less = design.gram(mask[:300].logical_not(), alpha=-1.0, into=design.gram())
     np.testing.assert_allclose(torch.tril(less), torch.tril(want), rtol=1e-4, atol=1e-3)
+
+
+def test_packed_factor_solves_like_cholesky_and_leaves_the_gram_as_it_was():
+    """A column's own Gram (lower triangle, diagonal) and its factor (strict upper triangle,
+    unit-scaled) share one matrix: the solve equals ``cholesky_solve`` and the Gram updates
+    of BLAS ssyrk, which touch only the lower triangle, keep the factor intact."""
+    import torch
+
+    from sklearn_cnn.linear_probe import _Design, _packed_solve, _pack_factor, _gram
+
+    rng = np.random.RandomState(0)
+    X = torch.from_numpy(rng.normal(size=(300, 40)).astype(np.float32))
+    S = _Design(X).gram()
+    gram = torch.tril(S).clone()
+    M = S * 0.5
+    M.diagonal().add_(1.0)
+    L = torch.linalg.cholesky(M)
+    d = _pack_factor(L.clone(), S)  # it scales the factor it is given in place
+    assert torch.equal(torch.tril(S), gram)  # the Gram untouched
+    R = torch.from_numpy(rng.normal(size=(40, 2)).astype(np.float32))
+    want = torch.cholesky_solve(R, L)
+    np.testing.assert_allclose(_packed_solve(R, S, d), want, rtol=1e-4, atol=1e-5)
+    _gram(X[:30], into=S)  # an update: the factor in the strict upper triangle survives
+    np.testing.assert_allclose(_packed_solve(R, S, d), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(torch.tril(S), torch.tril(gram + X[:30].T @ X[:30]),
+                               rtol=1e-4, atol=1e-3)

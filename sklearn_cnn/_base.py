@@ -173,6 +173,8 @@ class SkorchNet(CheckpointMixin, AugmentMixin, FastPathMixin, NeuralNetClassifie
             return
         kwargs = self.get_params_for("iterator_valid")
         batch_size = kwargs.get("batch_size", self.batch_size)
+        if batch_size == -1:  # skorch's "the whole dataset in one batch"
+            batch_size = len(X)
         for start in range(0, len(X), batch_size):
             batch = (torch.from_numpy(X[start:start + batch_size]), None)
             yield to_device(self.evaluation_step(batch, training=training), device=device)

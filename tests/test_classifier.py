@@ -87,6 +87,20 @@ def test_prediction_converts_batch_by_batch_and_equals_the_whole_conversion(smal
     assert batches == [slice(s, s + 256) for s in range(0, n, 256)]
 
 
+def test_prediction_batch_size_minus_one_is_one_batch(small_digits, monkeypatch):
+    # skorch's batch_size=-1 (everything at once) used to make range() step -1: no batch
+    X, y, Xt, _ = small_digits
+    clf = CNNClassifier(**FAST).fit(X, y)
+    clf.net_.iterator_valid__batch_size = -1  # skorch: everything in one batch
+    batches = []
+    convert = ImageBatches.__getitem__
+    monkeypatch.setattr(ImageBatches, "__getitem__",
+                        lambda self, i: batches.append(i) or convert(self, i))
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (len(Xt), len(clf.classes_))
+    assert batches == [slice(0, len(Xt))]
+
+
 def test_integer_inputs_of_any_dtype_predict_like_uint8(small_digits):
     # Only uint8 used to be read as 0-255: X.tolist() or int64 changed every prediction.
     import pandas as pd

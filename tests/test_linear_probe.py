@@ -245,3 +245,46 @@ def test_packed_factor_solves_like_cholesky_and_leaves_the_gram_as_it_was():
     np.testing.assert_allclose(_packed_solve(R, S, d), want, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(torch.tril(S), torch.tril(gram + X[:30].T @ X[:30]),
                                rtol=1e-4, atol=1e-3)
+
+
+def test_few_changed_rows_keep_the_factor_and_solve_exactly(monkeypatch):
+    """Rows entering or leaving a column's active set are applied to its last factor by the
+    Woodbury identity while they are few (no new factorization), and the solve is still the
+    exact one of the new active set's Hessian; many changed rows refactor."""
+    import torch
+
+    from sklearn_cnn import linear_probe
+    from sklearn_cnn.linear_probe import _CholeskyPreconditioner, _Design
+
+    monkeypatch.setattr(linear_probe, "ACTIVE_SET_FRACTION", 1.0)
+    rng = np.random.RandomState(0)
+    X = torch.from_numpy(rng.normal(size=(300, 40)).astype(np.float32))
+    design = _Design(X, 1.0)
+    full = torch.cat([X, torch.ones(300, 1)], dim=1).double()
+    c = 0.5
+
+    class Loss:  # the squared hinge's 0 / c curvature
+        ridge, min_curvature, active_curvature = torch.ones(41, 1), 1e-3, c
+
+    pre = _CholeskyPreconditioner(design, Loss())
+    active = torch.from_numpy(rng.rand(300) < 0.4)
+    done = torch.tensor([False])
+    R = torch.from_numpy(rng.normal(size=(41, 1)).astype(np.float32))
+
+    def exact(mask):
+        H = torch.eye(41, dtype=torch.float64) + c * full[mask].T @ full[mask]
+        return torch.linalg.solve(H, R.double())
+
+    pre.update(c * active[:, None].float(), done)
+    assert 0 in pre.own and pre.factorizations == 2  # the shared factor and the column's
+    np.testing.assert_allclose(pre(R), exact(active), rtol=1e-3, atol=1e-5)
+    few = active.clone()
+    few[active.nonzero()[:2, 0]] = False  # two rows leave
+    few[(~active).nonzero()[:3, 0]] = True  # three enter: 5 <= 0.125 * 41 rows
+    pre.update(c * few[:, None].float(), done)
+    assert pre.factorizations == 2 and pre.own[0][3] is not None  # Woodbury, no new factor
+    np.testing.assert_allclose(pre(R), exact(few), rtol=1e-3, atol=1e-5)
+    many = torch.from_numpy(rng.rand(300) < 0.4)
+    pre.update(c * many[:, None].float(), done)
+    assert pre.factorizations == 3 and pre.own[0][3] is None  # refactored
+    np.testing.assert_allclose(pre(R), exact(many), rtol=1e-3, atol=1e-5)

@@ -8,6 +8,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._input import check_positive_int
+
 __all__ = ["WeightedKNNClassifier"]
 
 
@@ -58,9 +60,7 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Store the (normalised) training features and labels."""
         for name in ("n_neighbors", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(getattr(self, name), name)
         if isinstance(self.temperature, bool) or not isinstance(
                 self.temperature, numbers.Real) or self.temperature <= 0:
             raise ValueError(f"temperature must be a float > 0, got {self.temperature!r}")

@@ -54,8 +54,10 @@ def test_uniform_vote_ties_go_to_the_smallest_class():
 def test_weighted_knn_bad_params():
     with pytest.raises(ValueError, match="weights must be 'exp' or 'uniform'"):
         WeightedKNNClassifier(weights="distance").fit([[0.0], [1.0]], [0, 1])
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
         WeightedKNNClassifier(batch_size=0).fit([[0.0], [1.0]], [0, 1])
+    with pytest.raises(TypeError, match="n_neighbors must be an int >= 1, got 2.5"):
+        WeightedKNNClassifier(n_neighbors=2.5).fit([[0.0], [1.0]], [0, 1])
     with pytest.raises(ValueError, match="temperature must be a float > 0"):
         WeightedKNNClassifier(temperature=0).fit([[0.0], [1.0]], [0, 1])
     with pytest.raises(ValueError, match="metric must be"):

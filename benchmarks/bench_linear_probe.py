@@ -41,7 +41,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from sklearn_cnn import CNNClassifier, LinearProbe, linear_probe
+from sklearn_cnn import CNNClassifier, LinearProbe
 from sklearn_cnn.datasets import load_train_test, shared_path
 from sklearn_cnn.probing import layer_features
 
@@ -122,10 +122,6 @@ def main(argv=None):
                         "second network's features, e.g. --checkpoint of a cifar_3x3 run)")
     p.add_argument("--full-jacobi", action="store_true",
                    help="also the diagonal preconditioner on all 45,000 images (slow)")
-    p.add_argument("--woodbury", action="store_true",
-                   help="also the squared hinge on all 45,000 images with its own factors "
-                        "refactored on every change of their active sets (no Woodbury "
-                        "updates: the solver before them), side by side")
     p.add_argument("--features", default=None,
                    help="cache the standardised features in this .npz (reused when present)")
     args = p.parse_args(argv)
@@ -198,24 +194,15 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
             print(loss, pre, json.dumps(sub[loss][pre]), flush=True)
     print(json.dumps(sub, indent=1), flush=True)
     full = {"n": int(n_train), "features": int(F_tr.shape[1])}
-    cases = [(loss, pre, "") for loss in LOSSES
+    cases = [(loss, pre) for loss in LOSSES
              for pre in PRECONDITIONERS[:2 if args.full_jacobi else 1]]
-    if args.woodbury:
-        cases.insert(0, ("squared_hinge", "cholesky", REFACTOR_ALWAYS))
-    for loss, pre, variant in () if args.skip_full else cases:
-        woodbury = linear_probe.WOODBURY_MAX_ROWS
-        if variant == REFACTOR_ALWAYS:
-            linear_probe.WOODBURY_MAX_ROWS = None
-        try:
-            probe, seconds, products = counted_fit(
-                LinearProbe(loss, C=1.0, preconditioner=pre), F_tr, y_fit)
-        finally:
-            linear_probe.WOODBURY_MAX_ROWS = woodbury
-        key = f"{loss} ({pre}{variant})"
+    for loss, pre in () if args.skip_full else cases:
+        probe, seconds, products = counted_fit(LinearProbe(loss, C=1.0, preconditioner=pre),
+                                               F_tr, y_fit)
+        key = f"{loss} ({pre})"
         full[key] = {"seconds": seconds, "n_iter": int(probe.n_iter_), "products": products,
                      "train_acc": float(probe.score(F_tr, y_fit)),
-                     "test_acc": float(probe.score(F_te, y_te)),
-                     "objective": float(probe.objective_)}
+                     "test_acc": float(probe.score(F_te, y_te))}
         print(key, json.dumps(full[key]), flush=True)
     k = kernels()
     print("kernels", json.dumps(k), flush=True)
@@ -227,7 +214,6 @@ def run(args, info, source, F_tr, y_fit, F_te, y_te):
 
 
 LOSSES = ("squared_hinge", "log_loss")
-REFACTOR_ALWAYS = ", refactored on every change"
 # the converged scikit-learn solver each loss is checked against (on the subsample)
 REFERENCES = {
     "squared_hinge": ("liblinear `LinearSVC` (tol 1e-5)",
@@ -266,21 +252,14 @@ def comparison(loss, results):
 
 def full_table(f):
     """The lines of the table of the fits on all training images."""
-    lines = ["| probe | seconds | iterations | Hessian products | objective | train accuracy "
-             "| test accuracy |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| probe | seconds | iterations | Hessian products | train accuracy | test accuracy |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     keys = [k for k in f if k not in ("n", "features")]
-    objective = {k: f"{f[k]['objective']:.2f}" if "objective" in f[k] else "" for k in keys}
     lines += [f"| `LinearProbe` {k} | {f[k]['seconds']:.0f} | {f[k]['n_iter']} | "
-              f"{f[k]['products'] or ''} | {objective[k]} | {f[k]['train_acc']:.4f} | "
-              f"{f[k]['test_acc']:.4f} |" for k in keys]
+              f"{f[k]['products'] or ''} | {f[k]['train_acc']:.4f} | {f[k]['test_acc']:.4f} |"
+              for k in keys]
     if not keys:
-        lines.append("| (not run: `--skip-full`) | | | | | | |")
-    before, after = f"squared_hinge (cholesky{REFACTOR_ALWAYS})", "squared_hinge (cholesky)"
-    if before in f and after in f:
-        lines += ["", f"Woodbury updates of the own factors (`WOODBURY_MAX_ROWS`) against "
-                      f"refactoring on every change, one after the other in this run: "
-                      f"{f[before]['seconds'] / f[after]['seconds']:.2f}× faster."]
+        lines.append("| (not run: `--skip-full`) | | | | | |")
     return lines
 
 

@@ -26,8 +26,7 @@ with dense matrix products (which use every core):
   each class's margin) the mean is a poor stand-in, and a class whose margin
   holds at most 15 % of the samples (or any, from the eighth Newton step)
   gets the exact ``I + 2C X_A^T X_A`` of its own active set, kept up to date by
-  the rows that enter or leave ``A``: while they are few, by the Woodbury
-  identity on its last factor instead of a new factorization.
+  the rows that enter or leave ``A``.
 * ``loss="log_loss"``: multinomial logistic regression,
   ``0.5 * ||W||^2 + C * sum_i -log softmax(W x_i + b)_{y_i}``
   (``LogisticRegression``'s objective; the intercept is not regularised),
@@ -80,12 +79,6 @@ ACTIVE_SET_FRACTION = 0.15
 # 134 s on the first (more Hessian products than factorizations saved).
 ACTIVE_SET_AFTER_STEPS = 8
 ACTIVE_SET_MAX_BYTES = 2 * 2**30
-# A column's factor is kept, and the rows that entered or left its active set since applied
-# by the Woodbury identity (an exact solve: ~2 m D^2 for m rows, against D^3 / 3 for a new
-# factorization), while m is at most this fraction of D (512 rows at D = 4,097); beyond, its
-# Gram is updated and refactored. None: refactor on every change (the benchmark's baseline:
-# benchmarks/bench_linear_probe.py --woodbury, docs/benchmarks.md).
-WOODBURY_MAX_ROWS = 0.125
 
 
 class LinearProbe(ClassifierMixin, BaseEstimator):
@@ -283,13 +276,6 @@ class _Design:
             return top
         return torch.cat([top, self.scale * U.sum(0, keepdim=True)])
 
-    def rows(self, index):
-        """The design's rows ``index`` (m, D')."""
-        rows = self.X.index_select(0, index)
-        if self.scale is not None:
-            rows = torch.cat([rows, rows.new_full((len(rows), 1), self.scale)], dim=1)
-        return rows
-
     def gram(self, mask=None, alpha=1.0, into=None):
         """``alpha * A^T A`` of the rows ``A`` of the design selected by ``mask`` (all:
         None), added to ``into`` in place when given (:func:`_gram`, lower triangle)."""
@@ -331,10 +317,8 @@ def _newton(X, loss, tol, max_iter, verbose, cholesky):
     start = time.perf_counter()
 
     def hess_vec(V):
-        """``(H V, X V)``: the product and, for the step's scores, ``X V``."""
         products[0] += 1
-        XV = X.xv(V)
-        return loss.ridge * V + X.xtu(loss.curvature(XV)), XV
+        return loss.ridge * V + X.xtu(loss.curvature(X.xv(V)))
 
     f = loss.objective(W, Z)
     G = loss.ridge * W + X.xtu(loss.score_gradient(Z))
@@ -344,9 +328,8 @@ def _newton(X, loss, tol, max_iter, verbose, cholesky):
         if bool(done.all()):
             return W, it - 1, float(f.sum()), True, products[0]
         precondition.update(loss.weights, per_column(done))
-        P, XP = _cg(hess_vec, -G, done, precondition, reduce)
-        if XP is None:  # no conjugate-gradient iteration ran: P is 0
-            XP = torch.zeros_like(Z)
+        P = _cg(hess_vec, -G, done, precondition, reduce)
+        XP = X.xv(P)
         slope = reduce(G.double() * P.double())
         step = torch.ones_like(slope)
         for _ in range(30):  # backtracking (Armijo) per problem, on the cheap Z + s XP
@@ -470,14 +453,8 @@ class _CholeskyPreconditioner:
     whenever ``A`` has changed: an exact preconditioner leaves the conjugate gradients one
     or two products, and a product over all of X costs about what a factorization of one
     column does at D = 4,096 (the triangular solves and the Gram updates are cheap beside
-    both: ``_cholesky_solve``, ``_gram``). While few rows have changed since the last
-    factorization (``WOODBURY_MAX_ROWS``), the solve stays exact without one: with ``U``
-    those rows (m, D), ``s`` +1 for a row that entered and -1 for one that left,
-    ``H = F + c U^T diag(s) U`` (``F`` the factored matrix) and
-    ``H^-1 r = F^-1 r - V (diag(s) / c + U V)^-1 U F^-1 r``, ``V = F^-1 U^T``: two
-    triangular solves with m right-hand sides and an m x m system, several times cheaper
-    than refactoring for the tens to hundreds of rows a late Newton step moves. Columns get
-    one while ``ACTIVE_SET_MAX_BYTES`` allows (one D^2 float32 matrix each, the Gram and the factor packed in it:
+    both: ``_cholesky_solve``, ``_gram``). Columns get one while ``ACTIVE_SET_MAX_BYTES``
+    allows (one D^2 float32 matrix each, the Gram and the factor packed in it:
     :func:`_pack_factor`); the others keep the shared factor."""
 
     def __init__(self, X, loss):
@@ -489,11 +466,9 @@ class _CholeskyPreconditioner:
         self.curvature = None
         self.L = None  # the shared factor
         self.done = None
-        # column -> [active mask of its Gram and factor, its packed matrix, its factor's
-        # diagonal, the Woodbury terms (U, V, LU of the m x m system) of the rows changed
-        # since, or None]: one D x D float32 matrix per column holds both its Gram (lower
-        # triangle and diagonal, what ssyrk updates) and its factor (strict upper triangle;
-        # _pack_factor)
+        # column -> [active mask of its Gram, its packed matrix, its factor's diagonal]: one
+        # D x D float32 matrix per column holds both its Gram (lower triangle and diagonal,
+        # what ssyrk updates) and its factor (strict upper triangle; _pack_factor)
         self.own = {}
         self.factorizations = 0
         self.updates = 0
@@ -531,25 +506,12 @@ class _CholeskyPreconditioner:
                     gram = self.X.gram(active)
                 else:
                     gram = self.X.gram(~active, alpha=-1.0, into=_fortran(self.gram.float()))
-                self.own[k] = [active, gram, None, None]
+                self.own[k] = [active, gram, None]
             else:
-                old, gram, d, _ = self.own[k]
+                old, gram, _ = self.own[k]
                 changed = active ^ old
-                self.own[k][3] = None
                 if not bool(changed.any()):
                     continue
-                m = int(changed.sum())
-                if WOODBURY_MAX_ROWS is not None and m <= WOODBURY_MAX_ROWS * D:
-                    index = changed.nonzero()[:, 0]
-                    U = self.X.rows(index)  # (m, D)
-                    sign = active[index].double() * 2.0 - 1.0  # entered +1, left -1
-                    V = _packed_solve(U.T.contiguous(), gram, d).double()  # (D, m)
-                    cap = torch.diag(1.0 / (self.active_curvature * sign)) + U.double() @ V
-                    lu, pivots, info = torch.linalg.lu_factor_ex(cap)
-                    if int(info) == 0 and bool(torch.isfinite(lu).all()):
-                        self.own[k][3] = (U, V, (lu, pivots))
-                        continue
-                    # else (rounding made the m x m system singular): refactor
                 self.X.gram(changed & active, into=gram)
                 self.X.gram(changed & old, alpha=-1.0, into=gram)
                 self.own[k][0] = active
@@ -592,16 +554,10 @@ class _CholeskyPreconditioner:
         shared = [k for k in range(R.shape[1]) if k not in self.own]
         if shared:
             out[:, shared] = _cholesky_solve(R[:, shared], self.L)
-        for k, (_, S, diag, wood) in self.own.items():
+        for k, (_, S, diag) in self.own.items():
             # a converged column's step is 0 whatever its preconditioner: skip its solves
-            if self.done[k]:
-                out[:, k:k + 1] = R[:, k:k + 1]
-                continue
-            y = _packed_solve(R[:, k:k + 1], S, diag)
-            if wood is not None:
-                U, V, lu = wood
-                y = y - (V @ torch.linalg.lu_solve(*lu, (U @ y).double())).float()
-            out[:, k:k + 1] = y
+            out[:, k:k + 1] = R[:, k:k + 1] if self.done[k] else \
+                _packed_solve(R[:, k:k + 1], S, diag)
         return out
 
     def describe(self):
@@ -672,7 +628,6 @@ def _cg(hess_vec, B, frozen, precondition, reduce, max_iter=250, rel_tol=0.1):
     (``precondition(R)`` applies the inverse of an approximation of H), stopped at
     ``rel_tol * ||b||`` (inexact Newton, as liblinear's TRON)."""
     P = torch.zeros_like(B)
-    XP = None  # X P, summed from the products' X D (a pass over X fewer per Newton step)
     R = B.clone()
     Zp = precondition(R)
     Dir = Zp.clone()
@@ -683,15 +638,14 @@ def _cg(hess_vec, B, frozen, precondition, reduce, max_iter=250, rel_tol=0.1):
         active = active & (reduce(R * R).sqrt() > stop)
         if not bool(active.any()):
             break
-        HD, XD = hess_vec(Dir)
+        HD = hess_vec(Dir)
         alpha = torch.where(active, rz / reduce(Dir * HD).clamp_min(1e-30),
                             torch.zeros_like(rz))
         P = P + alpha * Dir
-        XP = alpha * XD if XP is None else XP + alpha * XD
         R = R - alpha * HD
         Zp = precondition(R)
         rz_new = reduce(R * Zp)
         beta = torch.where(active, rz_new / rz.clamp_min(1e-30), torch.zeros_like(rz))
         Dir = Zp + beta * Dir
         rz = rz_new
-    return P, XP
+    return P

@@ -38,8 +38,11 @@ with dense matrix products (which use every core):
   times it on all 45,000 images.
 
 Both stop when the gradient norm has fallen below ``tol`` times its value at
-the start (liblinear's rule; per class for the one-vs-rest squared hinge), or
-after ``max_iter`` Newton iterations with a ConvergenceWarning.
+the start (per class for the one-vs-rest squared hinge), or after ``max_iter``
+Newton iterations with a ConvergenceWarning. That is liblinear's primal rule
+without its class-balance factor: liblinear stops at ``tol * min(pos, neg) / n``
+(``LinearSVC``'s primal solver, which it picks for more samples than features),
+ten times stricter for ten balanced classes; pass ``tol=1e-5`` for that.
 """
 
 import functools

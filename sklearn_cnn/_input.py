@@ -297,6 +297,13 @@ def check_positive_int(value, name, *, allow_none=False, minimum=1):
     return int(value)
 
 
+def check_positive_float(value, name):
+    """Return ``value`` as float, or raise a ValueError naming ``name`` (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
+        raise ValueError(f"{name} must be a float > 0, got {value!r}")
+    return float(value)
+
+
 def check_device(device, name="device"):
     """Return ``device`` as a :class:`torch.device` that this machine can run on.
 

@@ -46,7 +46,6 @@ ten times stricter for ten balanced classes; pass ``tol=1e-5`` for that.
 """
 
 import functools
-import numbers
 import time
 import warnings
 
@@ -60,7 +59,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ._input import check_positive_int
+from ._input import check_positive_float, check_positive_int
 
 __all__ = ["LinearProbe"]
 
@@ -160,9 +159,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, "
                              f"got {self.preconditioner!r}")
         for name in ("C", "tol", "intercept_scaling"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
-                raise ValueError(f"{name} must be a float > 0, got {value!r}")
+            check_positive_float(getattr(self, name), name)
         check_positive_int(self.max_iter, "max_iter")
 
     def fit(self, X, y):

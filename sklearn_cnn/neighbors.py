@@ -1,14 +1,12 @@
 """WeightedKNNClassifier: k nearest neighbours on torch's GEMM, weighted or uniform votes."""
 
-import numbers
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._input import check_positive_int
+from ._input import check_positive_float, check_positive_int
 
 __all__ = ["WeightedKNNClassifier"]
 
@@ -61,9 +59,7 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
         """Store the (normalised) training features and labels."""
         for name in ("n_neighbors", "batch_size"):
             check_positive_int(getattr(self, name), name)
-        if isinstance(self.temperature, bool) or not isinstance(
-                self.temperature, numbers.Real) or self.temperature <= 0:
-            raise ValueError(f"temperature must be a float > 0, got {self.temperature!r}")
+        check_positive_float(self.temperature, "temperature")
         if self.metric not in ("cosine", "euclidean"):
             raise ValueError(f"metric must be 'cosine' or 'euclidean', got {self.metric!r}")
         if self.weights not in ("exp", "uniform"):

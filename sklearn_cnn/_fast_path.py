@@ -8,17 +8,22 @@ and ``torch.compile`` made it slower once its compile time is counted. So
 training images, in both memory layouts, and keeps the faster one. It never
 chooses ``"compile"`` (its compile time is paid per process and did not pay back on
 our machines) or ``"bf16"`` (it rounds: whether accuracy holds is a question for
-the user, not a timing); give them explicitly.
+the user, not a timing); give them explicitly. On a CPU with native bfloat16
+instructions (AVX512-BF16, AMX), where bf16 trained cifar_3x3-sized to tf_cifar10-sized
+nets 1.4-4x faster (docs/benchmarks.md, "Opt-in fast path"), the trial also times
+bf16 in the chosen layout and prints how much faster it was, so that the user can
+decide with the number at hand.
 """
 
 import copy
 import hashlib
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
-__all__ = ["FAST_PATHS", "check_fast_path", "choose_fast_path"]
+__all__ = ["FAST_PATHS", "check_fast_path", "choose_fast_path", "native_bf16"]
 
 FAST_PATHS = ("channels_last", "compile", "bf16")
 AUTO = "auto"
@@ -53,12 +58,25 @@ def check_fast_path(value, allow_auto=True):
     return frozenset(items)
 
 
-def _step_seconds(trial, x, channels_last):
+def native_bf16():
+    """True when the CPU has bfloat16 arithmetic instructions (AVX512-BF16 or AMX-BF16;
+    without them oneDNN emulates bf16, slower than float32), False when it has not,
+    None when unknown (no /proc/cpuinfo)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return None
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def _step_seconds(trial, x, channels_last, bf16=False):
     """Seconds of one training step (forward, backward, optimizer step) of ``trial``, a
-    (module, optimizer) pair, on ``x`` (both in the layout ``channels_last`` says)."""
+    (module, optimizer) pair, on ``x`` (both in the layout ``channels_last`` says), the
+    forward under bfloat16 autocast when ``bf16``."""
     module, optimizer = trial
     start = time.perf_counter()
-    out = module(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = module(x)
     out = out if torch.is_tensor(out) else torch.cat([o.flatten(1) for o in out], 1)
     if out.requires_grad:  # (a network with every layer frozen has no backward)
         out.float().square().mean().backward()
@@ -70,35 +88,43 @@ def _step_seconds(trial, x, channels_last):
     return time.perf_counter() - start
 
 
-def _speedup(module, x, optimizer):
-    """Median over step pairs of (contiguous seconds / channels_last seconds), and the
-    median seconds of each layout's step."""
-    trials = []
-    for layout in (torch.contiguous_format, torch.channels_last):
-        copied = copy.deepcopy(module).train().to(memory_format=layout)
-        # lr 0: the copies are thrown away, and a real step could drive them into
-        # denormals or overflow, which changes the speed of the very same kernels
-        trainable = [p for p in copied.parameters() if p.requires_grad]
-        trials.append((copied, optimizer(trainable, lr=0.0) if trainable else None))
-    contiguous, nhwc = trials
-    x_nhwc = x.contiguous(memory_format=torch.channels_last)
+def _trial(module, channels_last, optimizer):
+    """A throw-away (module, optimizer) copy of ``module`` in the layout to time."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    copied = copy.deepcopy(module).train().to(memory_format=layout)
+    # lr 0: the copies are thrown away, and a real step could drive them into
+    # denormals or overflow, which changes the speed of the very same kernels
+    trainable = [p for p in copied.parameters() if p.requires_grad]
+    return copied, optimizer(trainable, lr=0.0) if trainable else None
+
+
+def _speedup(module, x, optimizer, a=(False, False), b=(True, False)):
+    """Median over step pairs of (seconds of variant ``a`` / seconds of variant ``b``),
+    the median seconds of each and the number of pairs; a variant is (channels_last,
+    bf16), by default contiguous against channels_last, both float32."""
+    variants = []
+    for channels_last, bf16 in (a, b):
+        xv = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        variants.append((_trial(module, channels_last, optimizer), xv, channels_last, bf16))
+    first, second = ((lambda v=v: _step_seconds(v[0], v[1], v[2], bf16=v[3]))
+                     for v in variants)
     for _ in range(2):  # warm-up: oneDNN builds its kernels on the first passes
-        _step_seconds(contiguous, x, False), _step_seconds(nhwc, x_nhwc, True)
+        first(), second()
     pairs, started = [], time.perf_counter()
     while len(pairs) < MAX_PAIRS:
         elapsed = time.perf_counter() - started
         if (len(pairs) >= MIN_PAIRS and elapsed >= MIN_SECONDS) or elapsed >= MAX_SECONDS:
             break
-        if len(pairs) % 2:  # BA after AB: neither layout always runs first
-            b = _step_seconds(nhwc, x_nhwc, True)
-            a = _step_seconds(contiguous, x, False)
+        if len(pairs) % 2:  # BA after AB: neither variant always runs first
+            tb = second()
+            ta = first()
         else:
-            a = _step_seconds(contiguous, x, False)
-            b = _step_seconds(nhwc, x_nhwc, True)
-        pairs.append((a, b))
-    a, b = (sorted(column)[len(column) // 2] for column in zip(*pairs))
-    ratios = sorted(ai / bi for ai, bi in pairs)
-    return ratios[len(ratios) // 2], a, b, len(pairs)
+            ta = first()
+            tb = second()
+        pairs.append((ta, tb))
+    ta, tb = (sorted(column)[len(column) // 2] for column in zip(*pairs))
+    ratios = sorted(i / j for i, j in pairs)
+    return ratios[len(ratios) // 2], ta, tb, len(pairs)
 
 
 def _setting_key(module, x, optimizer):
@@ -171,10 +197,28 @@ def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose
                           f"({type(exc).__name__}: {exc}); training in the default layout "
                           "(give fast_path explicitly to choose)", UserWarning, stacklevel=2)
             return say(frozenset(), "the timing trial failed")
-        _CHOICES[key] = (frozenset({"channels_last"}) if speedup >= MIN_SPEEDUP
-                         else frozenset()), (f"{n} pairs of training steps of {len(x)} "
-                                             f"images, median {a * 1e3:.1f} ms contiguous "
-                                             f"and {b * 1e3:.1f} ms channels_last; the "
-                                             f"pairs' median ratio {speedup:.2f}x, kept when "
-                                             f">= {MIN_SPEEDUP}x")
+        choice = frozenset({"channels_last"}) if speedup >= MIN_SPEEDUP else frozenset()
+        how = (f"{n} pairs of training steps of {len(x)} images, median {a * 1e3:.1f} ms "
+               f"contiguous and {b * 1e3:.1f} ms channels_last; the pairs' median ratio "
+               f"{speedup:.2f}x, kept when >= {MIN_SPEEDUP}x")
+        if native_bf16():
+            how += _bf16_note(module, x, optimizer, choice)
+        _CHOICES[key] = choice, how
     return say(*_CHOICES[key])
+
+
+def _bf16_note(module, x, optimizer, choice):
+    """The verbose output's word on bf16, on a CPU with native bf16: how much faster a
+    step in the chosen layout was under bf16 autocast. Never chosen automatically: it
+    rounds, and whether the accuracy holds depends on the network and the data."""
+    layout = "channels_last" in choice
+    try:
+        with torch.random.fork_rng(devices=[]):
+            speedup, _, b, n = _speedup(module, x, optimizer, (layout, False), (layout, True))
+    except Exception as exc:  # (autocast unsupported by some layer): no word on it
+        return f"; bf16 could not be timed ({type(exc).__name__})"
+    explicit = sorted(choice | {"bf16"})
+    explicit = explicit[0] if len(explicit) == 1 else explicit
+    return (f". This CPU has native bf16: in the same layout a bf16 step took "
+            f"{b * 1e3:.1f} ms, {speedup:.2f}x as fast ({n} pairs); not chosen, as bf16 "
+            f"rounds: give fast_path={explicit!r} to train with it")

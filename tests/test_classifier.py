@@ -436,15 +436,49 @@ def test_fast_path_auto_keeps_the_faster_layout(small_digits, monkeypatch, capsy
     from sklearn_cnn import _fast_path
 
     monkeypatch.setattr(_fast_path, "_CHOICES", {})
-    monkeypatch.setattr(_fast_path, "_step_seconds", lambda trial, x, channels_last: (
+    monkeypatch.setattr(_fast_path, "native_bf16", lambda: False)
+    monkeypatch.setattr(_fast_path, "_step_seconds", lambda trial, x, channels_last, bf16: (
         nhwc_ms if channels_last else contiguous_ms) / 1e3)
     X, y, Xt, _ = small_digits
     auto = CNNClassifier(fast_path="auto", **{**FAST, "verbose": 1}).fit(X, y)
     assert auto.fast_path_ == chosen
-    assert f"fast_path='auto': {'channels_last' if chosen else 'none'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"fast_path='auto': {'channels_last' if chosen else 'none'}" in out
+    assert "bf16" not in out  # no native bf16: not timed, no word on it
     explicit = CNNClassifier(fast_path=list(chosen), **FAST).fit(X, y)  # default: dropout
     np.testing.assert_array_equal(auto.predict_proba(Xt), explicit.predict_proba(Xt))
     assert CNNClassifier(**FAST).fit(X, y).fast_path_ == ()
+
+
+@pytest.mark.parametrize("layout_faster", [True, False])
+def test_fast_path_auto_times_bf16_on_a_native_bf16_cpu_but_never_chooses_it(
+        small_digits, monkeypatch, capsys, layout_faster):
+    """On a CPU with native bf16 the trial also times bf16 in the chosen layout and says
+    how much faster it was, with the fast_path to give; the choice stays a layout (bf16
+    rounds), so training is the explicit layout's, bit for bit."""
+    from sklearn_cnn import _fast_path
+
+    monkeypatch.setattr(_fast_path, "_CHOICES", {})
+    monkeypatch.setattr(_fast_path, "native_bf16", lambda: True)
+    timed = []
+
+    def seconds(trial, x, channels_last, bf16):
+        timed.append((channels_last, bf16))
+        return (0.010 if channels_last == layout_faster else 0.012) / (2.5 if bf16 else 1)
+
+    monkeypatch.setattr(_fast_path, "_step_seconds", seconds)
+    X, y, Xt, _ = small_digits
+    auto = CNNClassifier(fast_path="auto", **{**FAST, "verbose": 1}).fit(X, y)
+    chosen = ("channels_last",) if layout_faster else ()
+    assert auto.fast_path_ == chosen
+    assert (layout_faster, True) in timed and (not layout_faster, True) not in timed
+    out = capsys.readouterr().out
+    explicit = "['bf16', 'channels_last']" if layout_faster else "'bf16'"
+    assert "native bf16" in out and "2.50x as fast" in out
+    assert f"give fast_path={explicit} to train with it" in out
+    np.testing.assert_array_equal(
+        auto.predict_proba(Xt), CNNClassifier(fast_path=list(chosen), **FAST).fit(X, y)
+        .predict_proba(Xt))
 
 
 def test_fast_path_auto_times_real_steps_without_touching_the_network(small_digits):
@@ -476,7 +510,7 @@ def test_fast_path_auto_resumes_with_the_recorded_choice(small_digits, tmp_path,
     for faster in (True, False):  # first run: channels_last wins; the rerun would say no
         monkeypatch.setattr(_fast_path, "_CHOICES", {})
         monkeypatch.setattr(_fast_path, "_step_seconds", lambda trial, x, channels_last,
-                            faster=faster: 0.008 if channels_last == faster else 0.010)
+                            bf16, faster=faster: 0.008 if channels_last == faster else 0.010)
         clf = CNNClassifier(fast_path="auto", checkpoint_dir=tmp_path, **{**FAST, "verbose": 1})
         clf.fit(X, y)
         assert clf.fast_path_ == ("channels_last",)

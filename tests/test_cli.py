@@ -231,6 +231,22 @@ def test_layer_probes_weight_decay_ablation_has_its_own_run(tmp_path):
         run_experiment("layer_probes", tmp_path, quick=True, weight_decay=0.0, verbose=0)
 
 
+def test_l2_selected_layers_has_the_mnist_rows_and_can_leave_either_part_out(tmp_path):
+    """Report 004's MNIST net without and with Keras L2 on all layers beside the CIFAR-10
+    rows; dataset=None trains the MNIST rows only (and both None is an input error)."""
+    from sklearn_cnn.experiments import ExperimentInputError, run_experiment
+
+    table = run_experiment("l2_selected_layers", tmp_path, quick=True, dataset=None,
+                           verbose=0)
+    assert table["config"].tolist() == ["MNIST, no L2", "MNIST, L2 on all layers"]
+    assert (tmp_path / "curves_MNIST__L2_on_all_layers.png").exists()
+    model = joblib.load(tmp_path / "model_MNIST__L2_on_all_layers.joblib")
+    assert (model.weight_decay, model.l2_convention) == (0.01, "keras")
+    with pytest.raises(ExperimentInputError, match="nothing to train"):
+        run_experiment("l2_selected_layers", tmp_path, quick=True, dataset=None,
+                       mnist_dataset=None, verbose=0)
+
+
 def test_console_script_entry_point():
     import shutil
 

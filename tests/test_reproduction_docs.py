@@ -26,6 +26,19 @@ def test_exact_columns():
     assert rp.COLUMNS == header
 
 
+@pytest.mark.parametrize("line", [
+    "report_networks,001,x train accuracy,0.9,0.9,false,on the 45,000 training images",
+    "report_networks,001,x train accuracy,0.9,0.9,false",
+])
+def test_a_row_with_too_many_or_too_few_fields_is_an_error(tmp_path, line):
+    """An unquoted comma in a note would cut it short (csv files the rest under the key
+    None); a missing field would leave a cell None. Both name the line."""
+    path = tmp_path / "reproduction.csv"
+    path.write_text(",".join(rp.COLUMNS) + "\n" + line + "\n")
+    with pytest.raises(ValueError, match="line 2: expected 7 fields"):
+        rp.read_rows(path)
+
+
 def test_values_are_fractions(rows):
     for r in rows:
         assert 0.0 <= float(r["report_value"]) <= 1.0, r

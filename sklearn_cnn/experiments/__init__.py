@@ -135,10 +135,11 @@ def check_experiment_params(name, params, quick=False):
             raise ExperimentInputError(
                 f"parameter {key!r} of experiment {name!r} must be {_describe(spec)}, got "
                 f"{value!r}") from None
-    if quick and checked.get("dataset", "digits") != "digits":
-        raise ExperimentInputError(f"--quick is a seconds-long run on the embedded digits; it "
-                                   f"does not combine with dataset={checked['dataset']!r} "
-                                   f"(drop one of them)")
+    for key in ("dataset", "mnist_dataset"):  # None leaves a part out, also in --quick
+        if quick and checked.get(key, "digits") not in ("digits", None):
+            raise ExperimentInputError(f"--quick is a seconds-long run on the embedded digits; "
+                                       f"it does not combine with {key}={checked[key]!r} "
+                                       f"(drop one of them)")
     return checked
 
 

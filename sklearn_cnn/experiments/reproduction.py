@@ -62,7 +62,8 @@ INDEX = {
     "filter_stride_sweep": ("[filter_stride_sweep](filter_stride_sweep.md)",
                             "004: kernel size × stride of every conv layer, MNIST and CIFAR-10"),
     "l2_selected_layers": ("[l2_selected_layers](l2_selected_layers.md)",
-                           "004: L2 on all layers vs on conv1, conv3, fc1 only (CIFAR-10)"),
+                           "004: L2 on all layers vs on conv1, conv3, fc1 only (CIFAR-10); L2 on "
+                           "all layers of the MNIST net"),
 }
 
 
@@ -73,7 +74,16 @@ def read_rows(path=None):
         reader = csv.DictReader(f)
         if reader.fieldnames != COLUMNS:
             raise ValueError(f"{path}: columns must be {COLUMNS}, got {reader.fieldnames}")
-        return list(reader)
+        rows = []
+        for row in reader:
+            # A field with an unquoted comma makes one field too many: csv files the rest
+            # under the key None and the note reads cut short. An error, not a silent cut.
+            if None in row or None in row.values():
+                raise ValueError(f"{path}, line {reader.line_num}: expected "
+                                 f"{len(COLUMNS)} fields ({', '.join(COLUMNS)}); quote a "
+                                 "field that holds a comma")
+            rows.append(row)
+        return rows
 
 
 def _cell(text):

@@ -214,7 +214,8 @@ TRAINING_PARAMS = (
             speed and, slightly, the numbers (bf16 rounds). ``"auto"`` times a
             few training steps of the network on a batch of the data in both
             layouts before training and keeps channels_last when it is >= 5 %
-            faster (printed when ``verbose``; ``fast_path_`` records it; a run
+            faster (printed when ``verbose``, and on a CPU with native bf16 how much
+            faster a bf16 step was, never chosen: it rounds; ``fast_path_`` records it; a run
             continued from ``checkpoint_dir``, also one saved under an explicit
             fast path, keeps the layout it trained with). CPU only: on other
             devices "auto" keeps the default layout. The layouts round differently, so two

@@ -32,13 +32,15 @@ def test_page_has_a_row_per_measurement(run_all):
                           {"batch_size": 32, "ours_epoch_s": 3.0, "hand_written_epoch_s": 3.0,
                            "epoch_time_ratio": 1.0}]})
     _write(run_all, "fast_path", {
-        "timing_images": 100, "repeats": 1, "epochs": 1, "native_bf16": False,
-        "cpu_capability": "AVX2", "seed_difference": 0.02, "default_other_seed_accuracy": 0.52,
+        "timing_images": 100, "batch_size": 32, "repeats": 1, "epochs": 1, "seeds": 2,
+        "native_bf16": False, "cpu_capability": "AVX2", "context": "",
+        "cpu": {"model": "Some CPU", "isa": ["avx2", "fma"], "threads": 2},
         "settings": [{"setting": "default", "epoch_s": 2.0, "speedup": 1.0,
-                      "first_epoch_s": 2.1, "test_accuracy": 0.5, "accuracy_difference": 0.0},
+                      "first_epoch_s": 2.1, "test_accuracies": [0.5, 0.52],
+                      "test_accuracy": 0.51, "accuracy_difference": 0.0},
                      {"setting": "channels_last", "epoch_s": 1.6, "speedup": 1.25,
-                      "first_epoch_s": 1.7, "test_accuracy": 0.49,
-                      "accuracy_difference": -0.01}]})
+                      "first_epoch_s": 1.7, "test_accuracies": [0.49, 0.49],
+                      "test_accuracy": 0.49, "accuracy_difference": -0.02}]})
     _write(run_all, "accuracy", [{"experiment": "knn_k_sweep", "data": "CIFAR-10",
                                   "measures": "KNN", "report": "0.27", "ours": "0.81",
                                   "seconds": 60.0},
@@ -50,8 +52,10 @@ def test_page_has_a_row_per_measurement(run_all):
     page = run_all.DOC.read_text()
     assert "| seconds per epoch (100 images, batch 128) | 2.00 | 1.90 | 1.053 | ≤ 1.10 |" in page
     assert "batch 32) | 3.00 | 3.00 | 1.000" in page
-    assert "| channels_last | 1.60 | 1.25× | 1.7 | 0.4900 | -0.0100 |" in page
-    assert "no (bf16 is emulated)" in page and "moves by +0.0200" in page
+    assert "| channels_last | 1.60 | 1.25× | 1.7 | 0.4900 / 0.4900 | 0.4900 | -0.0200 |" in page
+    assert "no (bf16 is emulated)" in page and "Some CPU, 2 torch thread(s), ISA avx2, fma" in page
+    assert "`channels_last` -0.0100, -0.0300" in page and "spans up to 0.0200 (`default`)" in page
+    assert "The fastest setting on this CPU: `channels_last` (1.25× the default)" in page
     assert "| [knn_k_sweep](experiments/knn_k_sweep.md) | CIFAR-10 | KNN | 0.27 | 0.81 | 1.0 |" \
         in page
     assert ("| [filter_stride_sweep_cifar10](experiments/filter_stride_sweep.md) | CIFAR-10 | "

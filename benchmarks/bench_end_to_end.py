@@ -8,9 +8,11 @@ resident memory. Also records the test accuracy of the CNN and of each probe
 (data/cifar10-jpg.tar.gz). Usage:
 
     python benchmarks/bench_end_to_end.py [--extra "--fast-path none"] [--out results.json]
-        [--write-doc docs/benchmarks.md] [--context TEXT]
+        [--write-doc docs/benchmarks.md] [--context TEXT] [--keep DIR]
         [--previous earlier.json --previous-label "at 3e880bd"]
 
+``--keep DIR`` runs into ``DIR`` (new or empty) instead of a temporary folder and keeps it:
+its ``cnn.ckpt/checkpoint.pt`` is what ``bench_linear_probe.py --checkpoint`` probes.
 ``--previous`` puts an earlier run's JSON (this script's ``--out``) beside this one, stage
 by stage, in the page section: before / after in one table.
 """
@@ -43,8 +45,14 @@ def main(argv=None):
                    help="an earlier run's JSON (--out) to show beside this one")
     p.add_argument("--previous-label", default="before",
                    help="the earlier run's column heading, e.g. the commit it ran")
+    p.add_argument("--keep", default=None,
+                   help="run into this new or empty folder and keep it (default: a temporary "
+                        "one)")
     add_output_args(p, context=True)
     args = p.parse_args(argv)
+    if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
+        # a folder with a finished run would be resumed, not timed
+        p.error(f"--keep {args.keep}: must be a new or empty folder")
     previous = None
     if args.previous:
         previous = json.loads(Path(args.previous).read_text())
@@ -52,7 +60,7 @@ def main(argv=None):
         previous["label"] = args.previous_label
     info = announce_cpu()
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "probe"
+        run_dir = Path(args.keep) if args.keep else Path(tmp) / "probe"
         command = [sys.executable, "-m", "sklearn_cnn.cli", "probe", "--dataset", "cifar10",
                    "--out", str(run_dir), *shlex.split(args.extra)]
         print(" ".join(command), flush=True)
@@ -116,7 +124,7 @@ def section(r):
     lines += ["", "A probe's stage is its fitting; scoring (foremost the kNN probe's predictions "
               "for 10,000 test and 10,000 training images) counts in the total only. "
               "Absolute seconds: " + context(r)
-              + (f" The {label} run: " + context(prev) if prev else ""), ""]
+              + (f" {label}: " + context(prev) if prev else ""), ""]
     return "\n".join(lines)
 
 

@@ -14,11 +14,13 @@ For every report network at its report's batch size (random 32x32x3 images;
 Usage (``OMP_NUM_THREADS`` as the runs it stands for, e.g. 1 for the background jobs):
 
     python benchmarks/bench_auto_fast_path.py [--steps 12] [--repeats 2] [--nets NAME ...]
+        [--bf16]
         [--out results.json] [--write-doc docs/benchmarks.md] [--context TEXT]
 """
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -44,7 +46,7 @@ def step_seconds(net, X, y, kw, fast_path):
     return statistics.median(dict(clf.net_.callbacks_)["timer"].times_[2:]), clf
 
 
-def case(net, steps, repeats):
+def case(net, steps, repeats, bf16=False):
     _, params = REPORT_NETS[net]
     batch = params.get("batch_size", 32)
     shape = (28, 28, 1) if net == "mnist_5x5" else (32, 32, 3)
@@ -53,25 +55,42 @@ def case(net, steps, repeats):
     y = np.arange(n) % 10
     kw = {k: v for k, v in params.items() if k in ("optimizer", "lr", "momentum", "init",
                                                      "init_std", "batch_size")}
-    times = {None: [], "channels_last": []}
-    for _ in range(repeats):  # interleaved: drift hits both layouts alike
-        for fp in times:
+    # fast_path settings by name; bf16's are timed too with --bf16
+    settings = {"none": None, "channels_last": "channels_last"}
+    if bf16:
+        settings.update({"bf16": "bf16", "channels_last+bf16": ["channels_last", "bf16"]})
+    times = {name: [] for name in settings}
+    for _ in range(repeats):  # interleaved: drift hits every setting alike
+        for name, fp in settings.items():
             seconds, clf = step_seconds(net, X, y, kw, fp)
-            times[fp].append(seconds)
-    contiguous, nhwc = (statistics.median(times[fp]) for fp in times)
+            times[name].append(seconds)
+            if fp is None:
+                plain = clf  # the auto trial below times this (contiguous) network
+    median = {name: statistics.median(t) for name, t in times.items()}
+    contiguous, nhwc = median["none"], median["channels_last"]
     speedup = contiguous / nhwc
+    clf = plain
     xb = torch.from_numpy(X[:batch]).permute(0, 3, 1, 2).float().div(255).contiguous()
     _fast_path._CHOICES.clear()  # a fresh trial, as in a new process
     start = time.perf_counter()
     choice = _fast_path.choose_fast_path(clf.module_, xb, batch)
     trial_s = time.perf_counter() - start
+    # on a CPU with native bf16 the trial's verbose word says how much faster bf16 was
+    word = re.search(r"([0-9.]+)x as fast", next(iter(_fast_path._CHOICES.values()))[1])
     chose_nhwc = "channels_last" in choice
     tie = abs(speedup - 1) < _fast_path.MIN_SPEEDUP - 1
     right = tie or chose_nhwc == (speedup > 1)
     return {"net": net, "batch": batch, "contiguous_ms": contiguous * 1e3,
             "channels_last_ms": nhwc * 1e3, "speedup": speedup,
             "auto": "channels_last" if chose_nhwc else "none", "trial_s": trial_s,
-            "right": bool(right), "tie": bool(tie)}
+            "right": bool(right), "tie": bool(tie),
+            **({"bf16_ms": median["bf16"] * 1e3,
+                "channels_last_bf16_ms": median["channels_last+bf16"] * 1e3,
+                # what bf16 adds on top of the better float32 layout
+                "bf16_speedup": min(contiguous, nhwc) / min(median["bf16"],
+                                                             median["channels_last+bf16"]),
+                "trial_bf16_speedup": float(word.group(1)) if word else None}
+               if bf16 else {})}
 
 
 def main(argv=None):
@@ -79,12 +98,15 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--nets", nargs="*", default=list(REPORT_NETS))
+    p.add_argument("--bf16", action="store_true",
+                   help="also time fast_path='bf16' and ['channels_last', 'bf16'] (for CPUs "
+                        "with native bf16)")
     add_output_args(p, context=True)
     args = p.parse_args(argv)
     info = announce_cpu()
     rows = []
     for net in args.nets:
-        rows.append(case(net, args.steps, args.repeats))
+        rows.append(case(net, args.steps, args.repeats, args.bf16))
         print(json.dumps(rows[-1]), flush=True)
     result = {"cpu": info, "steps": args.steps, "repeats": args.repeats, "rows": rows,
               "context": args.context}
@@ -102,7 +124,9 @@ def section(r):
         f"interleaved, {r['repeats']} fits of {r['steps']} steps each; beside it what "
         "`fast_path=\"auto\"`'s trial chose for the same network and batch, and the trial's "
         "seconds. \"right\": the choice is the faster layout, or the two are within 5 % "
-        "(a tie). `python benchmarks/bench_auto_fast_path.py --write-doc docs/benchmarks.md`. "
+        "(a tie). `python benchmarks/bench_auto_fast_path.py"
+        + (" --bf16" if all("bf16_speedup" in row for row in rows) else "")
+        + " --write-doc docs/benchmarks.md`. "
         f"CPU: {cpu['model']}, {cpu['threads']} torch thread(s), ISA {', '.join(cpu['isa'])} "
         f"(torch kernels: {cpu['torch_capability']}).",
         "",
@@ -110,11 +134,27 @@ def section(r):
         "trial (s) | right |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |",
     ]
+    bf16 = all("bf16_speedup" in row for row in rows)
+    if bf16:
+        lines[-2] += (" ms / step NCHW+bf16 | ms / step NHWC+bf16 | bf16 speed-up | "
+                      "auto's bf16 word |")
+        lines[-1] += " ---: | ---: | ---: | ---: |"
     for row in rows:
         lines.append(
             f"| {row['net']} | {row['batch']} | {row['contiguous_ms']:.1f} | "
             f"{row['channels_last_ms']:.1f} | {row['speedup']:.2f}× | {row['auto']} | "
-            f"{row['trial_s']:.1f} | {'yes (tie)' if row['tie'] else 'yes' if row['right'] else 'no'} |")
+            f"{row['trial_s']:.1f} | {'yes (tie)' if row['tie'] else 'yes' if row['right'] else 'no'} |"
+            + (f" {row['bf16_ms']:.1f} | {row['channels_last_bf16_ms']:.1f} | "
+               f"{row['bf16_speedup']:.2f}× | "
+               + (f"{row['trial_bf16_speedup']:.2f}× |" if row["trial_bf16_speedup"]
+                  else "– |") if bf16 else ""))
+    if bf16:
+        lines += ["", "With `--bf16`: the same steps with `fast_path=\"bf16\"` and "
+                  "`[\"channels_last\", \"bf16\"]`; \"bf16 speed-up\" is the faster float32 "
+                  "layout's step over the faster bf16 step (what bf16 adds to what auto already "
+                  "gives). auto never chooses bf16; on a CPU with native bf16 its verbose output "
+                  "says how much faster a bf16 step was in the layout it chose (\"auto's bf16 "
+                  "word\", from its short trial)."]
     right = sum(row["right"] for row in rows)
     lines += ["", f"auto chose the faster layout (or a tie) for {right} of {len(rows)} "
               "networks. Speed-ups are ratios measured side by side; absolute step times need "

@@ -30,10 +30,13 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
     (squared hinge, C=1, ``LinearSVC``'s objective) on standardised features,
     solved to convergence by :class:`~sklearn_cnn.linear_probe.LinearProbe`
     on every core (minutes where liblinear takes hours on 45,000 CIFAR-10
-    images x 4,096 ``flatten`` features). ``"liblinear_svc"``: the same
-    objective with scikit-learn's ``LinearSVC`` (liblinear, one core).
-    ``"logistic"``: multinomial logistic regression (C=1, ``LogisticRegression``'s
-    objective) on standardised features, LinearProbe again. ``"knn"``:
+    images x 4,096 ``flatten`` features); it standardises inside
+    (``standardize=True``: the problem of a ``StandardScaler`` in front, without
+    the scaler's copy of the features). ``"liblinear_svc"``: the same
+    objective with scikit-learn's ``LinearSVC`` (liblinear, one core) behind a
+    ``StandardScaler``. ``"logistic"``: multinomial logistic regression (C=1,
+    ``LogisticRegression``'s objective) on standardised features, LinearProbe
+    again. ``"knn"``:
     5-nearest neighbours, euclidean, uniform votes (``KNeighborsClassifier(5)``'s
     predictions) by :class:`~sklearn_cnn.neighbors.WeightedKNNClassifier` on
     torch's matrix product (every torch thread).
@@ -44,10 +47,10 @@ def default_probes(random_state=0, names=("linear_svc", "knn")):
     ['knn', 'logistic']
     """
     factories = {
-        "linear_svc": lambda: make_pipeline(StandardScaler(), LinearProbe("squared_hinge", C=1.0)),
+        "linear_svc": lambda: LinearProbe("squared_hinge", C=1.0, standardize=True),
         "liblinear_svc": lambda: make_pipeline(
             StandardScaler(), LinearSVC(C=1.0, max_iter=5000, random_state=random_state)),
-        "logistic": lambda: make_pipeline(StandardScaler(), LinearProbe("log_loss", C=1.0)),
+        "logistic": lambda: LinearProbe("log_loss", C=1.0, standardize=True),
         "knn": lambda: WeightedKNNClassifier(5, metric="euclidean", weights="uniform"),
     }
     names = [names] if isinstance(names, str) else list(names)

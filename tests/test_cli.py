@@ -26,6 +26,12 @@ def test_probe_quick_writes_every_file(tmp_path, capsys):
     assert (stages["seconds"] >= 0).all()
     assert stages["seconds"].iloc[-1] >= stages["seconds"].iloc[:-1].sum() - 1e-6
     assert 0 < stages["peak_rss_gb"].iloc[-1] < 24
+    # the peak so far where it is read (loading, training, after the probes, t-SNE, total):
+    # never falling, and the last row is the run's peak
+    read = stages["peak_rss_gb"].dropna()
+    assert stages["peak_rss_gb"].isna().tolist() == [False, False, True, True, False, False,
+                                                     False]
+    assert read.is_monotonic_increasing and read.iloc[-1] == read.max()
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -116,6 +116,39 @@ def test_string_labels_and_max_iter_warning(digits_features):
 def test_bad_parameters_are_clear_errors(digits_features, kw, match):
     with pytest.raises(ValueError, match=match):
         LinearProbe(**kw).fit(*digits_features[:2])
+    with pytest.raises(TypeError, match="standardize must be a bool, got 'yes'"):
+        LinearProbe(standardize="yes").fit(*digits_features[:2])
+
+
+@pytest.mark.parametrize("preconditioner", ["cholesky", "jacobi"])
+@pytest.mark.parametrize("loss", ["squared_hinge", "log_loss"])
+def test_standardize_is_a_standard_scaler_in_front_without_its_copy(loss, preconditioner,
+                                                                    monkeypatch):
+    """standardize=True solves the problem of StandardScaler + LinearProbe (same objective
+    and scores, a constant feature included) on the raw features, given as one layer's
+    column block of a wider array, and copies neither them nor their standardised
+    version."""
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_cnn import linear_probe
+
+    X, y = load_digits(return_X_y=True)  # raw pixels 0..16, column 0 constant
+    wide = np.hstack([np.ones((len(X), 3)), X, np.ones((len(X), 2))]).astype(np.float32)
+    block = wide[:, 3:3 + X.shape[1]]  # not C-contiguous: unit-stride rows of a wider array
+    kw = dict(loss=loss, C=0.05, tol=1e-6, preconditioner=preconditioner)
+    scaled = make_pipeline(StandardScaler(), LinearProbe(**kw)).fit(block[:1200], y[:1200])
+    seen = []
+    design = linear_probe._Design
+    monkeypatch.setattr(linear_probe, "_Design", lambda X, *a: seen.append(X) or design(X, *a))
+    probe = LinearProbe(standardize=True, **kw).fit(block[:1200], y[:1200])
+    assert np.shares_memory(seen[0].numpy(), wide)  # the caller's array, read in place
+    np.testing.assert_allclose(probe.objective_, scaled[-1].objective_, rtol=1e-5)
+    np.testing.assert_allclose(probe.decision_function(block[1200:]),
+                               scaled.decision_function(block[1200:]), rtol=1e-3, atol=1e-3)
+    assert (probe.predict(block[1200:]) == scaled.predict(block[1200:])).mean() > 0.995
+    np.testing.assert_allclose(probe.mean_, scaled[0].mean_, rtol=1e-6)
+    np.testing.assert_allclose(probe.scale_, scaled[0].scale_, rtol=1e-5)
+    assert probe.scale_[0] == 1.0  # the constant pixel: centred only, as StandardScaler
 
 
 def test_predict_proba_only_for_log_loss(digits_features):
@@ -187,19 +220,24 @@ def test_gram_lower_triangle_updates_in_place_and_is_what_cholesky_reads():
                                rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("standardized", [False, True])
 @pytest.mark.parametrize("scale", [None, 2.5])
-def test_design_is_the_bordered_matrix_without_building_it(scale, monkeypatch):
-    """``[X, scale]``'s products and masked Gram matrices, block by block: no copy of X
-    (737 MB at 45,000 x 4,096) nor of X[mask] is made whole."""
+def test_design_is_the_bordered_matrix_without_building_it(scale, standardized, monkeypatch):
+    """``[(X - mean) * inv_std, scale]``'s products and masked Gram matrices, block by
+    block: no copy of X (737 MB at 45,000 x 4,096) nor of X[mask] is made whole."""
     import torch
 
     from sklearn_cnn import linear_probe
     from sklearn_cnn.linear_probe import _Design
 
     rng = np.random.RandomState(0)
-    X = torch.from_numpy(rng.normal(size=(300, 7)).astype(np.float32))
-    full = X if scale is None else torch.cat([X, torch.full((300, 1), scale)], dim=1)
-    design = _Design(X, scale)
+    X = torch.from_numpy(rng.normal(3.0, 2.0, size=(300, 7)).astype(np.float32))
+    mean = inv_std = None
+    if standardized:
+        mean, inv_std = X.mean(0), 1 / X.std(0)
+    Xs = X if mean is None else (X - mean) * inv_std
+    full = Xs if scale is None else torch.cat([Xs, torch.full((300, 1), scale)], dim=1)
+    design = _Design(X, scale, mean, inv_std)
     assert design.shape == tuple(full.shape)
     V = torch.from_numpy(rng.normal(size=(full.shape[1], 3)).astype(np.float32))
     U = torch.from_numpy(rng.normal(size=(300, 3)).astype(np.float32))

@@ -48,9 +48,11 @@ def test_default_probes_by_name():
 
     assert sorted(default_probes()) == ["knn", "linear_svc"]
     probes = default_probes(3, names=["logistic", "linear_svc", "liblinear_svc"])
-    assert probes["logistic"][-1].get_params()["loss"] == "log_loss"
-    assert isinstance(probes["linear_svc"][-1], LinearProbe)
-    assert probes["linear_svc"][-1].loss == "squared_hinge"
+    assert probes["logistic"].get_params()["loss"] == "log_loss"
+    assert isinstance(probes["linear_svc"], LinearProbe)
+    assert probes["linear_svc"].loss == "squared_hinge"
+    # standardised inside: no StandardScaler (and its copy of the features) in front
+    assert probes["linear_svc"].standardize and probes["logistic"].standardize
     assert isinstance(probes["liblinear_svc"][-1], LinearSVC)
     assert probes["liblinear_svc"][-1].random_state == 3
     # every call builds fresh, unfitted probes

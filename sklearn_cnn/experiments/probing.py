@@ -38,7 +38,9 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
     started = time.perf_counter()
     X_tr, y_tr, X_te, y_te, names = load_train_test(dataset, root=data_root,
                                                     random_state=seed)
-    stages = [("loading", time.perf_counter() - started)]
+    # (stage, seconds, peak memory so far in GB where it is read: at the end of loading,
+    # training, the probes and t-SNE; it tells which stage set the run's peak)
+    stages = [("loading", time.perf_counter() - started, _peak_gb())]
     if quick:
         epochs, X_tr, y_tr = min(epochs, 2), X_tr[:600], y_tr[:600]
         X_te, y_te = X_te[:300], y_te[:300]
@@ -54,6 +56,7 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                         **train_params)
     clf, fit_seconds = fit_or_load(clf, X_tr, y_tr, out / "cnn.joblib", reuse=reuse_model,
                                    test_data=(X_te, y_te))
+    peak_trained = _peak_gb()
     table, clf = probe_layers(clf, X_tr, y_tr, X_te, y_te, layers=layers,
                               probes=probes,
                               return_estimator=True, verbose=verbose)
@@ -61,9 +64,11 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                              "train_acc": clf.score(X_tr, y_tr),
                              "test_acc": clf.score(X_te, y_te),
                              "fit_seconds": fit_seconds}])
-    stages += [("training", fit_seconds), ("extraction", table.attrs["extract_seconds"])]
-    stages += [(f"probe {name}", float(table.loc[table["probe"] == name, "fit_seconds"].sum()))
-               for name in dict.fromkeys(table["probe"])]
+    stages += [("training", fit_seconds, peak_trained),
+               ("extraction", table.attrs["extract_seconds"], None)]
+    stages += [(f"probe {name}", float(table.loc[table["probe"] == name, "fit_seconds"].sum()),
+                None) for name in dict.fromkeys(table["probe"])]
+    stages[-1] = stages[-1][:2] + (_peak_gb(),)  # after extraction and every probe
     table = pd.concat([table, cnn_row], ignore_index=True)
     write_table(table, out, "probe")
     save_figure(learning_curves(clf, title=f"{preset} on {dataset}", reference=reference),
@@ -81,24 +86,30 @@ def run_probe(out, *, dataset="digits", preset="cifar_3x3", epochs=15, layers=No
                             title=f"t-SNE of {layer} ({preset}, {dataset} test)",
                             random_state=seed)
             save_figure(fig, out / f"tsne_{layer}.png")
-        stages.append(("t-SNE", time.perf_counter() - tsne_start))
+        stages.append(("t-SNE", time.perf_counter() - tsne_start, _peak_gb()))
     _write_stages(stages, time.perf_counter() - started, out, verbose)
     return table
 
 
-def _write_stages(stages, total, out, verbose):
-    """``stages.csv``: seconds per stage of a run (probes: fitting only) and its peak memory."""
+def _peak_gb():
+    """This process's peak resident memory so far, in GB."""
     # ru_maxrss: kilobytes on Linux, bytes on macOS
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (
         2 ** 30 if sys.platform == "darwin" else 2 ** 20)
-    table = pd.DataFrame(stages + [("total (incl. scoring, figures)", total)],
-                         columns=["stage", "seconds"])
+
+
+def _write_stages(stages, total, out, verbose):
+    """``stages.csv``: seconds per stage of a run (probes: fitting only) and the peak memory
+    so far where it was read (the last row: the run's peak)."""
+    peak = _peak_gb()
+    table = pd.DataFrame(stages + [("total (incl. scoring, figures)", total, peak)],
+                         columns=["stage", "seconds", "peak_rss_gb"])
+    table["peak_rss_gb"] = table["peak_rss_gb"].astype(float).round(3)
     table.attrs["peak_rss_gb"] = peak
-    write_table(table.assign(peak_rss_gb=[None] * (len(table) - 1) + [round(peak, 3)]),
-                out, "stages")
+    write_table(table, out, "stages")
     if verbose:
         print(f"time per stage (peak memory {peak:.2f} GB): " + ", ".join(
-            f"{stage} {seconds:.1f} s" for stage, seconds in stages + [("total", total)]))
+            f"{stage} {seconds:.1f} s" for stage, seconds, _ in stages + [("total", total, peak)]))
 
 
 # Result-table columns before 0.2 (probe tables written by earlier versions).

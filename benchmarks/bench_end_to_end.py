@@ -50,7 +50,8 @@ def main(argv=None):
                         "one)")
     add_output_args(p, context=True)
     args = p.parse_args(argv)
-    if args.keep and Path(args.keep).exists() and any(Path(args.keep).iterdir()):
+    if args.keep and Path(args.keep).exists() and (not Path(args.keep).is_dir()
+                                                   or any(Path(args.keep).iterdir())):
         # a folder with a finished run would be resumed, not timed
         p.error(f"--keep {args.keep}: must be a new or empty folder")
     previous = None

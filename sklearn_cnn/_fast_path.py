@@ -201,7 +201,7 @@ def choose_fast_path(module, X, batch_size, device="cpu", recorded=None, verbose
         how = (f"{n} pairs of training steps of {len(x)} images, median {a * 1e3:.1f} ms "
                f"contiguous and {b * 1e3:.1f} ms channels_last; the pairs' median ratio "
                f"{speedup:.2f}x, kept when >= {MIN_SPEEDUP}x")
-        if native_bf16():
+        if verbose and native_bf16():  # a word for the verbose line only: not timed silently
             how += _bf16_note(module, x, optimizer, choice)
         _CHOICES[key] = choice, how
     return say(*_CHOICES[key])

@@ -194,6 +194,8 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         scale = float(self.intercept_scaling) if self.loss == "squared_hinge" else 1.0
         Xt = torch.from_numpy(X)
         mean = inv_std = None
+        for stale in ("mean_", "scale_"):  # of an earlier fit with standardize=True
+            self.__dict__.pop(stale, None)
         if self.standardize:
             self.mean_, self.scale_ = _mean_and_std(Xt)
             mean, inv_std = (torch.from_numpy(v).float() for v in (self.mean_, 1 / self.scale_))
@@ -219,33 +221,47 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         if not converged:
             warnings.warn(f"LinearProbe({self.loss!r}) did not converge in {self.max_iter} "
                           "iterations; raise max_iter", ConvergenceWarning, stacklevel=2)
-        W = W.T.numpy().astype(np.float32)  # (K, D)
+        W = W.T.numpy().astype(np.float64)  # (K, D)
         if self.fit_intercept:
-            self.coef_, self.intercept_ = W[:, :-1].copy(), W[:, -1] * np.float32(scale)
+            coef, intercept = W[:, :-1], W[:, -1] * scale
         else:
-            self.coef_, self.intercept_ = W, np.zeros(len(W), dtype=np.float32)
+            coef, intercept = W, np.zeros(len(W))
         if self.standardize:
-            # w . (x - mean) / scale + b = (w / scale) . x + (b - w . (mean / scale))
-            coef = self.coef_.astype(np.float64) / self.scale_
-            self.intercept_ = (self.intercept_ - coef @ self.mean_).astype(np.float32)
-            self.coef_ = coef.astype(np.float32)
+            # w . (x - m) * r + b = (w r) . x + (b - (w r) . m), with the float32 m and r
+            # the design used; b is kept for the scores of decision_function, which
+            # centres before its product (no cancellation of two large terms)
+            center = mean.double().numpy()
+            coef = coef * inv_std.double().numpy()
         if len(self.classes_) == 2:
             # scikit-learn's binary layout: one row of scores for the positive class
             # classes_[1]: its one-vs-rest problem, or the difference of the two
             # multinomial rows (softmax of two scores = sigmoid of their difference).
             if self.loss == "squared_hinge":
-                self.coef_, self.intercept_ = self.coef_[1:], self.intercept_[1:]
+                coef, intercept = coef[1:], intercept[1:]
             else:
-                self.coef_ = self.coef_[1:] - self.coef_[:1]
-                self.intercept_ = self.intercept_[1:] - self.intercept_[:1]
+                coef, intercept = coef[1:] - coef[:1], intercept[1:] - intercept[:1]
+        self._centred_intercept = None
+        if self.standardize:
+            self._centred_intercept = intercept.astype(np.float32)
+            intercept = intercept - coef @ center
+        self.coef_, self.intercept_ = coef.astype(np.float32), intercept.astype(np.float32)
         return self
 
     def decision_function(self, X):
         """Scores ``X @ coef_.T + intercept_``: (n,) for two classes, else (n, n_classes)."""
         check_is_fitted(self, "coef_")
         X = _unit_stride_rows(validate_data(self, X, dtype=np.float32, reset=False))
-        scores = torch.from_numpy(X) @ torch.from_numpy(self.coef_).T \
-            + torch.from_numpy(self.intercept_)
+        Xt, coef = torch.from_numpy(X), torch.from_numpy(self.coef_).T
+        if getattr(self, "_centred_intercept", None) is None:
+            scores = Xt @ coef + torch.from_numpy(self.intercept_)
+        else:
+            # standardize: (x - mean) . coef_ + b, centred block by block before the
+            # product, as the solver saw the features (X @ coef_ + intercept_ is the same
+            # number, but cancels two large terms when a feature's mean is far from 0)
+            center = torch.from_numpy(self.mean_).float()
+            scores = torch.cat([(Xt[i:i + 4096] - center) @ coef
+                                for i in range(0, len(Xt), 4096)]) \
+                + torch.from_numpy(self._centred_intercept)
         scores = scores.numpy()
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
@@ -274,7 +290,8 @@ def _unit_stride_rows(X):
     """``X`` itself when its rows are unit-stride (a C-ordered array, or a column slice of
     one, such as one layer's block of several layers' features: matrix products read it
     with a leading dimension), else a C-ordered copy."""
-    if X.strides[1] == X.itemsize and X.strides[0] >= X.shape[1] * X.itemsize:
+    if X.strides[1] == X.itemsize and X.strides[0] >= X.shape[1] * X.itemsize \
+            and X.strides[0] % X.itemsize == 0 and X.flags.aligned:
         return X
     return np.ascontiguousarray(X)
 
@@ -291,9 +308,11 @@ def _mean_and_std(X, block_rows=4096):
     squares = torch.zeros_like(total)
     for start in range(0, n, block_rows):
         squares += (X[start:start + block_rows].double() - mean).square().sum(0)
-    std = (squares / n).sqrt()
-    # StandardScaler's rule: a deviation this close to 0 (a constant feature) counts as 0
-    std[std < 10 * torch.finfo(torch.float64).eps * mean.abs().clamp_min(1.0)] = 1.0
+    var = squares / n
+    # StandardScaler's rule for a constant feature (its variance is rounding): scale 1
+    eps = torch.finfo(torch.float64).eps
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    std = torch.where(constant, torch.ones_like(var), var.sqrt())
     return mean.numpy(), std.numpy()
 
 
@@ -307,9 +326,17 @@ class _Design:
     # block at a time, never all of X[mask] at once (32 MB at D = 4,096)
     block_rows = 2048
 
+    # Centring after the product (X @ rV - (m r) @ V) loses float32 precision in
+    # proportion to a feature's |mean| / std; above this ratio the products standardise
+    # each block of rows first, as the Gram matrices always do (slower: a block copy per
+    # product). ReLU features stay far below it.
+    max_mean_over_std = 30.0
+
     def __init__(self, X, scale=None, mean=None, inv_std=None):
         self.X, self.scale, self.mean, self.inv_std = X, scale, mean, inv_std
         self.shape = (X.shape[0], X.shape[1] + (scale is not None))
+        self.blockwise = mean is not None and bool(
+            (mean.abs() * inv_std).max() > self.max_mean_over_std)
 
     def _standardized(self, rows):
         return rows if self.mean is None else (rows - self.mean) * self.inv_std
@@ -327,6 +354,10 @@ class _Design:
         (``benchmarks/bench_linear_probe.py``)."""
         Vx = V if self.scale is None else V[:-1]
         bias = None if self.scale is None else self.scale * V[-1]
+        if self.blockwise:
+            weight = Vx.T.contiguous()
+            return torch.cat([torch.nn.functional.linear(self._standardized(rows), weight, bias)
+                              for rows in self._row_blocks()])
         if self.mean is not None:
             # ((X - m) * r) @ Vx = X @ (r Vx) - (m * r) @ Vx
             Vx = self.inv_std[:, None] * Vx
@@ -338,12 +369,22 @@ class _Design:
         """``[X, s]^T @ U`` for a thin ``U`` (n, K), as ``(U^T X)^T``: no transposed copy of
         ``X`` (``X.T @ U`` would make one, as large as ``X``) and ~3x faster than through
         ``X.T``."""
-        top = (U.T.contiguous() @ self.X).T
-        if self.mean is not None:
+        if self.blockwise:
+            Ut, top = U.T.contiguous(), 0
+            for i, rows in zip(range(0, len(U), self.block_rows), self._row_blocks()):
+                top = top + Ut[:, i:i + self.block_rows] @ self._standardized(rows)
+            top = top.T
+        else:
+            top = (U.T.contiguous() @ self.X).T
+        if self.mean is not None and not self.blockwise:
             top = self.inv_std[:, None] * (top - self.mean[:, None] * U.sum(0))
         if self.scale is None:
             return top
         return torch.cat([top, self.scale * U.sum(0, keepdim=True)])
+
+    def _row_blocks(self):
+        return (self.X[start:start + self.block_rows]
+                for start in range(0, self.shape[0], self.block_rows))
 
     def gram(self, mask=None, alpha=1.0, into=None):
         """``alpha * A^T A`` of the rows ``A`` of the design selected by ``mask`` (all:

@@ -220,6 +220,45 @@ def test_gram_lower_triangle_updates_in_place_and_is_what_cholesky_reads():
                                rtol=1e-4, atol=1e-5)
 
 
+def test_standardize_keeps_its_precision_far_from_the_origin():
+    """Features whose mean is 1,000 standard deviations from 0: centring after a float32
+    product would cancel away the signal, so the solver standardises each block of rows
+    first and decision_function centres before its product; the result is the pipeline's.
+    Unaligned / odd-strided input is copied, not read in place; a refit without
+    standardize drops the scaler's attributes."""
+    import warnings as _warnings
+
+    from sklearn.pipeline import make_pipeline
+
+    from sklearn_cnn.linear_probe import _Design, _unit_stride_rows
+
+    rng = np.random.RandomState(0)
+    X, y = load_digits(return_X_y=True)
+    X = (X[:, 1:] + rng.normal(size=(len(X), 63)) * 0.1).astype(np.float32) * 0.01 + 1000.0
+    kw = dict(C=0.05, tol=1e-5)
+    scaled = make_pipeline(StandardScaler(), LinearProbe(**kw)).fit(X[:1200], y[:1200])
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", ConvergenceWarning)
+        probe = LinearProbe(standardize=True, **kw).fit(X[:1200], y[:1200])
+    np.testing.assert_allclose(probe.objective_, scaled[-1].objective_, rtol=1e-4)
+    assert (probe.predict(X[1200:]) == scaled.predict(X[1200:])).mean() > 0.99
+    import torch
+    mean, std = probe.mean_, probe.scale_
+    design = _Design(torch.from_numpy(X[:1200]), 1.0, torch.from_numpy(mean).float(),
+                     torch.from_numpy(1 / std).float())
+    assert design.blockwise
+    # (centred at the float32 mean the design holds: the intercept absorbs its rounding)
+    exact = np.hstack([(X[:1200].astype(np.float64) - mean.astype(np.float32)) / std,
+                       np.ones((1200, 1))])
+    U = rng.normal(size=(1200, 3))
+    np.testing.assert_allclose(design.xtu(torch.from_numpy(U).float()), exact.T @ U,
+                               rtol=1e-4, atol=1e-3)
+    packed = np.zeros(20, dtype=[("a", "u1"), ("f", "f4", (5,))])["f"]  # strides (21, 4)
+    assert not np.shares_memory(_unit_stride_rows(packed), packed)
+    probe.set_params(standardize=False).fit(X[:1200], y[:1200])
+    assert not hasattr(probe, "mean_") and not hasattr(probe, "scale_")
+
+
 @pytest.mark.parametrize("standardized", [False, True])
 @pytest.mark.parametrize("scale", [None, 2.5])
 def test_design_is_the_bordered_matrix_without_building_it(scale, standardized, monkeypatch):

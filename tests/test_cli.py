@@ -248,9 +248,12 @@ def test_l2_selected_layers_has_the_mnist_rows_and_can_leave_either_part_out(tmp
     assert (tmp_path / "curves_MNIST__L2_on_all_layers.png").exists()
     model = joblib.load(tmp_path / "model_MNIST__L2_on_all_layers.joblib")
     assert (model.weight_decay, model.l2_convention) == (0.01, "keras")
+    marker = (tmp_path / "COMPLETE").read_text()
     with pytest.raises(ExperimentInputError, match="nothing to train"):
         run_experiment("l2_selected_layers", tmp_path, quick=True, dataset=None,
                        mnist_dataset=None, verbose=0)
+    # an input error leaves a finished folder finished
+    assert (tmp_path / "COMPLETE").read_text() == marker
 
 
 def test_console_script_entry_point():

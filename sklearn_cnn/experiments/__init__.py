@@ -71,8 +71,16 @@ def run_experiment(name, out, quick=False, **params):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     marker = out / COMPLETE
+    before = marker.read_text() if marker.exists() else None
     marker.unlink(missing_ok=True)  # written again only when everything is
-    table = fn(out, quick=quick, **params)
+    try:
+        table = fn(out, quick=quick, **params)
+    except ExperimentInputError:
+        # An input error is found before any work (e.g. a finished folder asked for
+        # nothing to train): the folder is as it was, its marker included.
+        if before is not None:
+            atomic_write(marker, lambda tmp: Path(tmp).write_text(before))
+        raise
     mark_complete(out, {"experiment": name, "quick": quick, **params})
     return table
 

@@ -174,11 +174,18 @@ def section(fast):
             f"`{r['setting']}` " + ", ".join(f"{a - b:+.4f}" for a, b in
                                               zip(r["test_accuracies"], base))
             for r in trained[1:])
-        lines += ["", "Same seed, setting minus default: " + same_seed + ". From seed to seed "
-                  "one setting's test accuracy spans up to "
+        paired = ""
+        if fast["seeds"] > 2:  # the mean of the same-seed differences and its standard error
+            paired = " Mean of the same-seed differences ± its standard error: " + "; ".join(
+                f"`{r['setting']}` {statistics.mean(d):+.4f} ± "
+                f"{statistics.stdev(d) / len(d) ** 0.5:.4f}"
+                for r in trained[1:]
+                for d in [[a - b for a, b in zip(r["test_accuracies"], base)]]) + "."
+        lines += ["", "Same seed, setting minus default: " + same_seed + "." + paired
+                  + " From seed to seed one setting's test accuracy spans up to "
                   f"{spreads[noisiest]:.4f} (`{noisiest}`): with {fast['seeds']} seeds a "
-                  "difference of means smaller than that is not resolved (seed noise, not the "
-                  "fast path)."]
+                  "difference of means much smaller than that is not resolved (seed noise, not "
+                  "the fast path)."]
     fastest = max(fast["settings"], key=lambda r: r["speedup"])
     lines += ["", f"The fastest setting on this CPU: `{fastest['setting']}` "
               f"({fastest['speedup']:.2f}× the default). \"first epoch\" of compile is "

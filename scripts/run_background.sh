@@ -18,10 +18,10 @@ mkdir -p "$out"
 tag=$(printf '%s' "$*" | tr -c 'A-Za-z0-9_=.-' '_' | cut -c1-80)
 log="$out.$tag.log"
 cd "$code"
+threads=${SKLEARN_CNN_THREADS:-1}
 # glibc keeps freed blocks for the next step instead of unmapping them: a third of the
 # jobs' CPU time went to page faults (benchmarks/bench_allocator.py).
 GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296} \
-threads=${SKLEARN_CNN_THREADS:-1}
 OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads MPLBACKEND=Agg SKLEARN_CNN_SHARED=$shared \
   PYTHONUNBUFFERED=1 PYTHONPATH="$code" nohup python -m sklearn_cnn.cli reproduce "$@" --out "$out" \
   >> "$log" 2>&1 &

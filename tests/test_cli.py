@@ -412,6 +412,18 @@ def test_report_networks_passes_fast_path_and_checks_it_first(tmp_path):
     assert clf.fast_path == "channels_last" and clf.fast_path_ == ("channels_last",)
 
 
+def test_report_networks_takes_a_list_of_fast_paths_from_the_command_line():
+    # --set "fast_path=['channels_last', 'bf16']" once fell through to the raw text
+    from sklearn_cnn.cli import _parse_set
+    from sklearn_cnn.experiments import check_experiment_params
+
+    key, candidates = _parse_set("fast_path=['channels_last', 'bf16']")
+    assert check_experiment_params("report_networks", {key: candidates[0]}) == {
+        "fast_path": ["channels_last", "bf16"]}
+    assert check_experiment_params("report_networks", {"fast_path": "auto"}) == {
+        "fast_path": "auto"}
+
+
 def test_report_networks_max_epochs_is_a_deprecated_alias(tmp_path):
     from sklearn_cnn.experiments.architectures import report_networks
 

@@ -214,10 +214,11 @@ REPORTED = {
               "simple_49k 77.65% val, densenet_45k 86.25% val, cifar_3x3 71.20%, mnist 98.14%")
 def report_networks(out, quick=False, nets: tuple[str, ...] | None = None,
                     epochs: int | None = None, seed=0, verbose=1,
-                    fast_path: str | None = None, max_epochs: int | None = None):
+                    fast_path: str | list[str] | None = None, max_epochs: int | None = None):
     """Each report network with its report's settings (``REPORT_NETS``).
 
-    ``fast_path`` is the estimators' (e.g. ``--set fast_path=auto``): it changes the
+    ``fast_path`` is the estimators' (e.g. ``--set fast_path=auto``, or a list:
+    ``--set "fast_path=['channels_last', 'bf16']"``): it changes the
     speed and the rounding, not the settings. A run keeps the fast path it started
     with: give the same one when continuing it (its checkpoint records it).
     """

@@ -259,8 +259,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             # product, as the solver saw the features (X @ coef_ + intercept_ is the same
             # number, but cancels two large terms when a feature's mean is far from 0)
             center = torch.from_numpy(self.mean_).float()
-            scores = torch.cat([(Xt[i:i + 4096] - center) @ coef
-                                for i in range(0, len(Xt), 4096)]) \
+            scores = torch.cat([(rows - center) @ coef for rows in _row_blocks(Xt)]) \
                 + torch.from_numpy(self._centred_intercept)
         scores = scores.numpy()
         return scores[:, 0] if scores.shape[1] == 1 else scores
@@ -296,18 +295,33 @@ def _unit_stride_rows(X):
     return np.ascontiguousarray(X)
 
 
-def _mean_and_std(X, block_rows=4096):
+# rows per block wherever ``X`` is read a block at a time: a block's copy (masked rows, a
+# float64 or standardised block) stays small (32 MB at D = 4,096), never one of all of X
+_BLOCK_ROWS = 2048
+
+
+def _row_blocks(X, index=None):
+    """``X``'s rows (or the rows ``index`` selects, copied) ``_BLOCK_ROWS`` at a time."""
+    n = len(X) if index is None else len(index)
+    for start in range(0, n, _BLOCK_ROWS):
+        if index is None:
+            yield X[start:start + _BLOCK_ROWS]
+        else:
+            yield X.index_select(0, index[start:start + _BLOCK_ROWS])
+
+
+def _mean_and_std(X):
     """Per-feature mean and standard deviation of ``X`` (n, D) as float64 arrays, summed
     block by block in float64 (no float64 copy of ``X``); a zero deviation is 1, as in
     ``StandardScaler``."""
     n = X.shape[0]
     total = torch.zeros(X.shape[1], dtype=torch.float64)
-    for start in range(0, n, block_rows):
-        total += X[start:start + block_rows].double().sum(0)
+    for rows in _row_blocks(X):
+        total += rows.double().sum(0)
     mean = total / n
     squares = torch.zeros_like(total)
-    for start in range(0, n, block_rows):
-        squares += (X[start:start + block_rows].double() - mean).square().sum(0)
+    for rows in _row_blocks(X):
+        squares += (rows.double() - mean).square().sum(0)
     var = squares / n
     # StandardScaler's rule for a constant feature (its variance is rounding): scale 1
     eps = torch.finfo(torch.float64).eps
@@ -321,10 +335,6 @@ class _Design:
     ``mean`` / ``inv_std`` are given; the intercept's constant column when ``scale`` is
     not None) without building it: a copy of 45,000 x 4,096 float32 features is 737 MB.
     Its products and Gram matrices are those of the bordered, standardised matrix."""
-
-    # rows per Gram block: the masked rows (and the intercept's column) are copied one
-    # block at a time, never all of X[mask] at once (32 MB at D = 4,096)
-    block_rows = 2048
 
     # Centring after the product (X @ rV - (m r) @ V) loses float32 precision in
     # proportion to a feature's |mean| / std; above this ratio the products standardise
@@ -357,7 +367,7 @@ class _Design:
         if self.blockwise:
             weight = Vx.T.contiguous()
             return torch.cat([torch.nn.functional.linear(self._standardized(rows), weight, bias)
-                              for rows in self._row_blocks()])
+                              for rows in _row_blocks(self.X)])
         if self.mean is not None:
             # ((X - m) * r) @ Vx = X @ (r Vx) - (m * r) @ Vx
             Vx = self.inv_std[:, None] * Vx
@@ -371,8 +381,8 @@ class _Design:
         ``X.T``."""
         if self.blockwise:
             Ut, top = U.T.contiguous(), 0
-            for i, rows in zip(range(0, len(U), self.block_rows), self._row_blocks()):
-                top = top + Ut[:, i:i + self.block_rows] @ self._standardized(rows)
+            for i, rows in zip(range(0, len(U), _BLOCK_ROWS), _row_blocks(self.X)):
+                top = top + Ut[:, i:i + _BLOCK_ROWS] @ self._standardized(rows)
             top = top.T
         else:
             top = (U.T.contiguous() @ self.X).T
@@ -382,22 +392,14 @@ class _Design:
             return top
         return torch.cat([top, self.scale * U.sum(0, keepdim=True)])
 
-    def _row_blocks(self):
-        return (self.X[start:start + self.block_rows]
-                for start in range(0, self.shape[0], self.block_rows))
-
     def gram(self, mask=None, alpha=1.0, into=None):
         """``alpha * A^T A`` of the rows ``A`` of the design selected by ``mask`` (all:
         None), added to ``into`` in place when given (:func:`_gram`, lower triangle)."""
-        n, D = self.shape
+        D = self.shape[1]
         if into is None:
             into = _fortran(torch.zeros(D, D))
         index = None if mask is None else mask.nonzero()[:, 0]
-        for start in range(0, n if index is None else len(index), self.block_rows):
-            if index is None:
-                rows = self.X[start:start + self.block_rows]
-            else:
-                rows = self.X.index_select(0, index[start:start + self.block_rows])
+        for rows in _row_blocks(self.X, index):
             rows = self._standardized(rows)
             if self.scale is not None:
                 rows = torch.cat([rows, rows.new_full((len(rows), 1), self.scale)], dim=1)

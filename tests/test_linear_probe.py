@@ -288,7 +288,7 @@ def test_design_is_the_bordered_matrix_without_building_it(scale, standardized, 
     gram = linear_probe._gram
     monkeypatch.setattr(linear_probe, "_gram", lambda rows, **kw: blocks.append(len(rows))
                         or gram(rows, **kw))
-    monkeypatch.setattr(_Design, "block_rows", 64)
+    monkeypatch.setattr(linear_probe, "_BLOCK_ROWS", 64)
     mask = torch.from_numpy(rng.rand(300) < 0.6)
     got = design.gram(mask)
     want = full[mask].T @ full[mask]

@@ -143,8 +143,12 @@ def section(acc):
             f"{acc['finetune_test_acc']:.4f} on the test JPEGs, {gap:.1f} points under its "
             "0.918 on the original test images: about what the copy costs a network trained "
             "and tested on it (one trained on the copy alone starts without the lossless "
-            "images' features, so if anything it loses more).")
-    lines.append("")
+            "images' features, so if anything it loses more). Its validation accuracy "
+            f"({max(acc['finetune_valid_acc']):.2f}) measures nothing: the 5,000 held-out "
+            "images were among the authors' training images.")
+    flag = f" --finetune-epochs {acc['finetune_epochs']}" if acc.get("finetune_epochs") else ""
+    lines += ["", f"Command: `SKLEARN_CNN_SHARED=<folder> python "
+              f"benchmarks/bench_pretrained_accuracy.py{flag} --write-doc docs/benchmarks.md`.", ""]
     return "\n".join(lines) + "\n"
 
 

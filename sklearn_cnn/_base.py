@@ -560,6 +560,41 @@ class TrainingMixin:
         return LayerView(self._layer_module(), self._images,
                          classes=getattr(self, "classes_", None), device=self.device)
 
+    def l2_penalty(self):
+        """The L2 term the training added to its loss, at the fitted weights.
+
+        In the loss's units: the sum over the regularised weights ``w`` of
+        ``weight_decay_group / 2 * sum(w ** 2)`` as the optimizer holds them, which is
+        ``lambda * sum(w ** 2)`` for Keras' ``l2(lambda)`` and ``lambda *
+        tf.nn.l2_loss(w)`` for TensorFlow's. Keras' ``evaluate()`` reports the
+        cross-entropy plus this term as its loss; a report's loss compares with
+        ``log_loss + l2_penalty()``.
+
+        Returns
+        -------
+        float
+            0.0 without ``weight_decay``; NaN for ``l2_convention="decoupled"``
+            (AdamW shrinks the weights outside the loss: there is no such term).
+
+        Examples
+        --------
+        >>> from sklearn_cnn import CNNClassifier
+        >>> from sklearn_cnn.datasets import load_digits_images
+        >>> d = load_digits_images()
+        >>> clf = CNNClassifier("cifar_3x3", max_epochs=1, weight_decay=0.01,
+        ...                     l2_convention="keras", verbose=0, random_state=0)
+        >>> clf.fit(d.images[:100], d.target[:100]).l2_penalty() > 0
+        True
+        """
+        check_is_fitted(self, "net_")
+        if not self.weight_decay:
+            return 0.0
+        if self.l2_convention == "decoupled":
+            return float("nan")
+        return float(sum(group["weight_decay"] / 2 * sum(float(p.detach().double().square().sum())
+                                                          for p in group["params"])
+                         for group in self.net_.optimizer_.param_groups))
+
     @property
     def history_(self):
         """Per-epoch training record as a DataFrame (epoch, losses, accuracies, lr, dur)."""

@@ -69,3 +69,31 @@ def test_adamw_without_weight_decay_decays_nothing(data):
 def test_bad_l2_convention_is_a_clear_error(data, kw, match):
     with pytest.raises(ValueError, match=match):
         CNNClassifier(weight_decay=0.01, max_epochs=1, verbose=0, **kw).fit(*data)
+
+
+@pytest.mark.parametrize("convention, per_weight", [
+    ("pytorch", lambda w: LAMBDA * (w ** 2).sum() / 2),
+    ("tf_l2_loss", lambda w: LAMBDA * (w ** 2).sum() / 2),
+    ("keras", lambda w: LAMBDA * (w ** 2).sum()),
+])
+def test_l2_penalty_is_the_term_each_convention_adds_to_the_loss(data, convention, per_weight):
+    # Keras' evaluate() reports cross-entropy + this term: a report's loss is compared with it
+    clf = CNNClassifier([conv(4, 3), flatten(), dense(8)], max_epochs=1, validation_fraction=None,
+                        weight_decay=LAMBDA, l2_convention=convention, random_state=0,
+                        verbose=0).fit(*data)
+    weights = [p for name, p in clf.module_.named_parameters() if name.endswith("weight")]
+    assert len(weights) == 3  # two dense layers and the conv: no bias is regularised
+    want = sum(float(per_weight(w.detach().double())) for w in weights)
+    assert clf.l2_penalty() == pytest.approx(want, rel=1e-9)
+    only_conv = clf.set_params(weight_decay_layers=["conv1"]).fit(*data)
+    conv_w = only_conv.module_.get_submodule("conv1").weight.detach().double()
+    assert only_conv.l2_penalty() == pytest.approx(float(per_weight(conv_w)), rel=1e-9)
+
+
+def test_l2_penalty_is_zero_without_decay_and_nan_when_decoupled(data):
+    plain = CNNClassifier([conv(4, 3), flatten(), dense(8)], max_epochs=1, verbose=0,
+                          random_state=0).fit(*data)
+    assert plain.l2_penalty() == 0.0
+    adamw = CNNClassifier([conv(4, 3), flatten(), dense(8)], max_epochs=1, verbose=0,
+                          weight_decay=LAMBDA, l2_convention="decoupled", random_state=0).fit(*data)
+    assert np.isnan(adamw.l2_penalty())

@@ -4,7 +4,7 @@ hyper-parameters, filter size x stride sweeps, and L2 on all vs selected layers.
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import top_k_accuracy_score
+from sklearn.metrics import log_loss, top_k_accuracy_score
 
 from .._deprecation import warn_renamed
 from .._fast_path import check_fast_path
@@ -29,7 +29,9 @@ def _fit_rows(configs, data, out, seed, verbose, quick, references=None):
     """Train each ``(label, CNNClassifier params)`` (resumably) and tabulate it.
 
     Columns: epochs trained, trainable params, train / validation / test (top-1)
-    accuracy, the test accuracy's maximum over the epochs, test top-5 accuracy, total and median per-epoch fit seconds. The
+    accuracy, the test accuracy's maximum over the epochs, test top-5 accuracy, test
+    cross-entropy and the L2 term of the loss (``l2_penalty``), total and median per-epoch
+    fit seconds. The
     validation accuracy is that of the weights kept: the best epoch's (lowest
     ``valid_loss``) with early stopping, else the last one's. ``references``
     ({label: {text: value}}) are marked on the learning curves.
@@ -58,6 +60,10 @@ def _fit_rows(configs, data, out, seed, verbose, quick, references=None):
                      else float("nan"),
                      "test_top5_acc": top_k_accuracy_score(y_te, proba, k=min(5, proba.shape[1] - 1),
                                                            labels=clf.classes_),
+                     # Keras' evaluate() loss is the two summed: a report's loss compares
+                     # with test_loss + l2_term (and tells its unstated lambda)
+                     "test_loss": log_loss(y_te, proba, labels=clf.classes_),
+                     "l2_term": clf.l2_penalty(),
                      "fit_seconds": fit_seconds,
                      # the median: an epoch that spanned a pause of the job (SIGSTOP,
                      # a suspended session) counts the pause in its "dur"

@@ -412,16 +412,21 @@ def test_report_networks_passes_fast_path_and_checks_it_first(tmp_path):
     assert clf.fast_path == "channels_last" and clf.fast_path_ == ("channels_last",)
 
 
-def test_report_networks_takes_a_list_of_fast_paths_from_the_command_line():
+def test_report_networks_takes_a_list_of_fast_paths_from_the_command_line(tmp_path):
     # --set "fast_path=['channels_last', 'bf16']" once fell through to the raw text
     from sklearn_cnn.cli import _parse_set
-    from sklearn_cnn.experiments import check_experiment_params
+    from sklearn_cnn.experiments import ExperimentInputError, check_experiment_params
+    from sklearn_cnn.experiments.architectures import report_networks
 
     key, candidates = _parse_set("fast_path=['channels_last', 'bf16']")
     assert check_experiment_params("report_networks", {key: candidates[0]}) == {
         "fast_path": ["channels_last", "bf16"]}
     assert check_experiment_params("report_networks", {"fast_path": "auto"}) == {
         "fast_path": "auto"}
+    with pytest.raises(ExperimentInputError, match="fast_path must be None, 'auto'"):
+        report_networks(tmp_path, quick=True, nets=("conv3_fc3",),
+                        fast_path=["channels_last", "fp16"], verbose=0)
+    assert not list(tmp_path.iterdir())  # a bad item in the list is caught before any work
 
 
 def test_report_networks_max_epochs_is_a_deprecated_alias(tmp_path):

@@ -513,9 +513,13 @@ class TrainingMixin:
         )
         with torch_seed(seed, self.device):
             self.net_.fit(X, y)
-        # The test set served the learning curves; a fitted model does not carry it.
+        # The test set served the learning curves; a fitted model does not carry it (neither
+        # in the initialised callbacks nor in the ``callbacks`` parameter they are made from,
+        # which a pickle of the model would otherwise keep, test images and all).
         self.net_.callbacks_ = [(n, cb) for n, cb in self.net_.callbacks_
                                 if n != "test_scoring"]
+        self.net_.callbacks = [(n, cb) for n, cb in self.net_.callbacks
+                               if n != "test_scoring"]
         # skorch leaves the module in the mode of its last phase (train mode without a
         # validation split): a fitted network is used for inference, where BatchNorm must use
         # its running statistics and dropout must be off.

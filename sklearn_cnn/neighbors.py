@@ -72,7 +72,8 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X):
         if self.metric == "cosine":
-            norms = np.linalg.norm(X, axis=1, keepdims=True)
+            # einsum: the norms without np.linalg.norm's squared copy of X
+            norms = np.sqrt(np.einsum("ij,ij->i", X, X))[:, None]
             return np.ascontiguousarray(X / np.where(norms > 0, norms, 1.0), dtype=X.dtype)
         return X
 
@@ -81,7 +82,8 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
         train = torch.from_numpy(self.X_)
         k = min(self.n_neighbors, len(train))
         if self.metric == "euclidean":
-            train_sq = (train * train).sum(1)
+            # row norms without a squared copy of the training features (as large as them)
+            train_sq = torch.linalg.vector_norm(train, dim=1).square_()
         for start in range(0, len(Q), self.batch_size):
             q = torch.from_numpy(Q[start:start + self.batch_size]).to(train.dtype)
             if self.metric == "cosine":
@@ -89,9 +91,11 @@ class WeightedKNNClassifier(ClassifierMixin, BaseEstimator):
             else:
                 # |x|^2 - 2 q.x orders the rows as the distance does (|q|^2 is the same for
                 # all of a query's rows); the distances themselves only for the k kept
+                # (the k smallest directly: negating the block first would copy it)
                 partial = torch.addmm(train_sq[None, :], q, train.T, alpha=-2)
-                neg, top = (-partial).topk(k, dim=1)
-                sim = -torch.sqrt(torch.clamp((q * q).sum(1, keepdim=True) - neg, min=0))
+                nearest, top = partial.topk(k, dim=1, largest=False)
+                del partial
+                sim = -torch.sqrt(torch.clamp((q * q).sum(1, keepdim=True) + nearest, min=0))
             yield start, sim.numpy(), top.numpy()
 
     def predict_proba(self, X):

@@ -582,6 +582,11 @@ def test_test_data_gives_per_epoch_test_curves_and_is_not_kept(small_digits):
     # the last epoch's test_acc is the fitted model's score on the test set
     assert hist["test_acc"].iloc[-1] == pytest.approx(clf.score(Xt, yt))
     assert not any(name == "test_scoring" for name, _ in clf.net_.callbacks_)
+    assert not any(name == "test_scoring" for name, _ in clf.net_.callbacks)
+    # nor does the saved model carry the test images: it pickles to the same size as a
+    # model fitted without test data (it carried them in net_.callbacks before 0.2)
+    plain = CNNClassifier(**FAST).fit(X, y)
+    assert len(pickle.dumps(clf)) - len(pickle.dumps(plain)) < Xt.nbytes / 4
     # the test set never trains: the same weights as a fit without it
     ref = CNNClassifier(**FAST).fit(X, y)
     np.testing.assert_array_equal(ref.predict_proba(Xt), clf.predict_proba(Xt))
